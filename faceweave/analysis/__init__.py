@@ -1,0 +1,1 @@
+"""Face analysis: detection, dense mesh, head pose, identity and selection."""

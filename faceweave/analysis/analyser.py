@@ -1,0 +1,106 @@
+"""FaceAnalyser: detect → square crop → Face Mesh → five points and pose; identity on demand."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceweave.analysis.detect import Detections, DlibDetector, MediaPipeDetector, merge_detections
+from faceweave.analysis.identity import DlibEmbedder
+from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
+from faceweave.faces import Faces
+from faceweave.settings import Settings
+from faceweave.swap.topology import load_topology
+
+Image = npt.NDArray[np.uint8]
+Mode = Literal["still", "video"]
+
+log = logging.getLogger(__name__)
+
+
+class FaceAnalyser:
+    """Finds faces and their dense meshes in BGR images.
+
+    In "still" mode the `auto` detector runs MediaPipe and a dlib HOG re-scan (group photos);
+    in "video" mode it runs MediaPipe only (the video tracker re-scans periodically).
+
+    Example:
+        >>> analyser = FaceAnalyser(Settings())
+        >>> faces = analyser.analyse(image)  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings, mode: Mode = "still") -> None:
+        self.settings = settings
+        self.mode = mode
+        kind = settings.detector
+        use_mediapipe = kind in ("auto", "mediapipe", "both")
+        use_dlib = kind in ("dlib", "both") or (kind == "auto" and mode == "still")
+        self._mediapipe = MediaPipeDetector(settings.detector_score) if use_mediapipe else None
+        self._dlib = DlibDetector() if use_dlib else None
+        self._mesh = MeshEstimator()
+        self._embedder: DlibEmbedder | None = None
+        self._canonical = load_topology().canonical
+
+    def detect(self, rgb: Image) -> Detections:
+        """Boxes from the configured detectors, filtered by score and size, best first."""
+        found = Detections.empty()
+        if self._mediapipe is not None:
+            found = self._mediapipe(rgb)
+        if self._dlib is not None:
+            found = merge_detections(found, self._dlib(rgb))
+        sizes = np.sqrt(np.prod(np.clip(found.boxes[:, 2:] - found.boxes[:, :2], 0, None), axis=1))
+        keep = (found.scores >= self.settings.detector_score) & (sizes >= self.settings.min_face_size)
+        order = np.argsort(-found.scores[keep], kind="stable")
+        return Detections(found.boxes[keep][order], found.scores[keep][order])
+
+    def analyse(self, image: Image, *, rgb: Image | None = None) -> Faces:
+        """All faces in a BGR image (up to `max_faces`), with mesh, five points and pose."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
+        return self.mesh_faces(rgb, self.detect(rgb))
+
+    def mesh_faces(self, rgb: Image, detections: Detections) -> Faces:
+        """Faces (mesh, five points, pose) for detected boxes; boxes where the mesh finds no face are dropped."""
+        boxes, scores, meshes = [], [], []  # type: list[npt.NDArray[np.float32]], list[float], list[npt.NDArray[np.float32]]
+        for box, score in zip(detections.boxes, detections.scores, strict=True):
+            mesh = self._mesh(rgb, box)
+            if mesh is None or _duplicate(mesh, meshes):
+                continue
+            boxes.append(_mesh_box(mesh))
+            scores.append(score)
+            meshes.append(mesh)
+            if len(meshes) == self.settings.max_faces:
+                break
+        if not meshes:
+            return Faces.empty()
+        mesh_array = np.array(meshes, np.float32)
+        return Faces(
+            boxes=np.array(boxes, np.float32),
+            scores=np.array(scores, np.float32),
+            mesh=mesh_array,
+            landmarks_5=np.array([five_points(m) for m in mesh_array], np.float32),
+            pose=np.array([head_pose(m, self._canonical) for m in mesh_array], np.float32),
+        )
+
+    def embed(self, image: Image, faces: Faces, *, rgb: Image | None = None) -> Faces:
+        """`faces` with dlib identity descriptors (computed once; kept if already present)."""
+        if faces.embedding is not None or len(faces) == 0:
+            return faces if faces.embedding is not None else faces.with_embedding(np.zeros((0, 128), np.float32))
+        if self._embedder is None:
+            self._embedder = DlibEmbedder()
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
+        return faces.with_embedding(self._embedder(rgb, faces.mesh))
+
+
+def _mesh_box(mesh: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    points = mesh[:468, :2]
+    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+
+
+def _duplicate(mesh: npt.NDArray[np.float32], meshes: list[npt.NDArray[np.float32]]) -> bool:
+    """True when the mesh lands on a face already found (two boxes on one face)."""
+    size = float(np.ptp(mesh[:468, 0]))
+    return any(np.linalg.norm(mesh[4, :2] - other[4, :2]) < 0.2 * size for other in meshes)

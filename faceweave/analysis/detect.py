@@ -1,0 +1,100 @@
+"""Face detectors: MediaPipe full-range (fast) and dlib HOG (finds what MediaPipe misses), and their merge."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+
+
+@dataclasses.dataclass(frozen=True)
+class Detections:
+    """Boxes (N, 4) x1, y1, x2, y2 in pixels and scores (N,) in [0, 1]."""
+
+    boxes: FloatArray
+    scores: FloatArray
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """No detections."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+class Detector(Protocol):
+    """Finds face boxes in an RGB image."""
+
+    def __call__(self, rgb: Image) -> Detections: ...
+
+
+class MediaPipeDetector:
+    """MediaPipe's full-range BlazeFace (bundled .tflite), 5–7 ms at 720p on one core."""
+
+    def __init__(self, min_score: float) -> None:
+        from mediapipe.python.solutions import face_detection
+
+        self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+
+    def __call__(self, rgb: Image) -> Detections:
+        result: Any = self._model.process(rgb)
+        if not result.detections:
+            return Detections.empty()
+        h, w = rgb.shape[:2]
+        boxes, scores = [], []
+        for detection in result.detections:
+            box = detection.location_data.relative_bounding_box
+            boxes.append((box.xmin * w, box.ymin * h, (box.xmin + box.width) * w, (box.ymin + box.height) * h))
+            scores.append(detection.score[0])
+        return Detections(np.array(boxes, np.float32), np.array(scores, np.float32))
+
+
+class DlibDetector:
+    """dlib's HOG detector: slower (≈65 ms at 720p) but finds tilted and group-photo faces MediaPipe misses."""
+
+    def __init__(self, max_side: int = 1600) -> None:
+        import dlib
+
+        self._model = dlib.get_frontal_face_detector()
+        self._max_side = max_side
+
+    def __call__(self, rgb: Image) -> Detections:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self._max_side / max(h, w))
+        small = (
+            rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
+        upsample = 1 if max(small.shape[:2]) < 800 else 0
+        rects, confidences, _ = self._model.run(small, upsample, 0.0)
+        if not rects:
+            return Detections.empty()
+        boxes = np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], np.float32) / scale
+        scores = (0.5 + 0.5 * np.tanh(np.array(confidences, np.float32))).astype(np.float32)
+        return Detections(boxes.astype(np.float32), scores)
+
+
+def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(len(a), len(b)) intersection over union of two box sets."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)).astype(np.float32)
+
+
+def merge_detections(first: Detections, second: Detections, overlap: float = 0.3) -> Detections:
+    """`first` plus the boxes of `second` that overlap none of `first` (first wins ties)."""
+    if len(first) == 0 or len(second) == 0:
+        return second if len(first) == 0 else first
+    keep = box_iou(second.boxes, first.boxes).max(axis=1) < overlap
+    return Detections(
+        np.concatenate([first.boxes, second.boxes[keep]]), np.concatenate([first.scores, second.scores[keep]])
+    )

@@ -1,0 +1,188 @@
+"""Command line: `faceweave swap | analyse | bench | eval | demo`; the only place that knows exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from faceweave import __version__
+from faceweave.errors import FaceweaveError, MediaError, NoFaceError, UsageError
+from faceweave.settings import CHOICES, Settings, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+log = logging.getLogger("faceweave")
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("swap settings (also FACEWEAVE_* variables and --config)")
+    group.add_argument("--config", type=Path, help="TOML file with settings ([faceweave] table)")
+    group.add_argument("--selector", choices=CHOICES["selector"], help="which target faces to swap (default all)")
+    group.add_argument("--face-order", choices=CHOICES["face_order"], help="order used by --face-index")
+    group.add_argument("--face-index", type=int, help="with --selector index: the n-th face in --face-order")
+    group.add_argument("--reference-threshold", type=float, help="max dlib distance to a --reference (0.6)")
+    group.add_argument("--blend", type=float, help="swap strength 0–1 (default 1)")
+    group.add_argument("--blend-mode", choices=CHOICES["blend_mode"], help="feather (default), pyramid, poisson")
+    group.add_argument("--color-mode", choices=CHOICES["color_mode"], help="lighting (default), reinhard, none")
+    group.add_argument("--source-eyes", action="store_true", default=None, help="take the source's eyes too")
+    group.add_argument("--no-border-mask", dest="border_mask", action="store_false", default=None)
+    group.add_argument("--detector", choices=CHOICES["detector"], help="auto: MediaPipe + dlib re-scan on stills")
+    group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")
+    group.add_argument("--min-face-size", type=int, help="ignore faces smaller than this many pixels (20)")
+    group.add_argument("--max-faces", type=int, help="at most this many faces per image (32)")
+    group.add_argument("--max-image-pixels", type=int, help="refuse larger images (decompression-bomb guard)")
+    group.add_argument("--jpeg-quality", type=int, help="JPEG output quality (95)")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    names = (
+        *("selector", "face_order", "face_index", "reference_threshold", "blend", "blend_mode", "color_mode"),
+        *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
+        *("max_image_pixels", "jpeg_quality"),
+    )
+    flags = {name: getattr(args, name, None) for name in names}
+    return load_settings(getattr(args, "config", None), **flags, **extra)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceweave", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"faceweave {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and timings")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    swap = commands.add_parser("swap", help="swap the source face onto the faces of a target image")
+    swap.add_argument("--source", "-s", action="append", required=True, type=Path, help="source photo (repeatable)")
+    swap.add_argument("--target", "-t", required=True, type=Path, help="target image")
+    swap.add_argument("--output", "-o", required=True, type=Path, help="output image (.jpg .png .webp .bmp .tif)")
+    swap.add_argument(
+        "--reference",
+        "-r",
+        action="append",
+        default=[],
+        type=Path,
+        help="swap only faces like this person; with several, reference i gets source i",
+    )
+    swap.add_argument("--require-face", action="store_true", help="fail (exit 3) when the target has no face")
+    _add_settings(swap)
+
+    analyse = commands.add_parser("analyse", aliases=["analyze"], help="print the faces of an image as JSON")
+    analyse.add_argument("image", type=Path)
+    analyse.add_argument("--debug-image", type=Path, help="write the image with boxes, mesh and pose drawn")
+    analyse.add_argument("--embedding", action="store_true", help="include the 128-D identity descriptors")
+    _add_settings(analyse)
+
+    bench = commands.add_parser("bench", help="per-stage timings at 720p and 1080p, warm and cold")
+    bench.add_argument("--source", type=Path, help="source photo (default: a bundled sample)")
+    bench.add_argument("--target", type=Path, help="target photo (default: a bundled sample)")
+    bench.add_argument("--repeat", type=int, default=30, help="warm runs per case (median reported)")
+    bench.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
+    _add_settings(bench)
+
+    evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
+    evaluate.add_argument("--images", type=Path, required=True, help="folder of photos named person_01.jpg ...")
+    evaluate.add_argument("--output", type=Path, required=True, help="folder for summary.json and contact_sheet.png")
+    _add_settings(evaluate)
+
+    demo = commands.add_parser("demo", help="swap the bundled sample portraits (no files needed)")
+    demo.add_argument("--output", type=Path, default=Path("out"), help="output folder (default out/)")
+    return parser
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    from faceweave.api import swap_file
+
+    settings = _settings(args, require_face=args.require_face or None)
+    result = swap_file(args.source, args.target, args.output, settings, references=args.reference)
+    if not result.swapped:
+        log.warning("no face swapped in target '%s' (%d found); wrote it unchanged", args.target, len(result.faces))
+    print(args.output)
+    return EXIT_OK
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from faceweave.api import analyse_file
+
+    faces, debug = analyse_file(args.image, _settings(args), args.debug_image is not None, args.embedding)
+    if args.debug_image is not None and debug is not None:
+        from faceweave.media.image_io import write_image
+
+        write_image(args.debug_image, debug)
+    rows = faces.to_json()
+    if args.embedding and faces.embedding is not None:
+        for row, vector in zip(rows, faces.embedding, strict=True):
+            row["embedding"] = [round(float(v), 5) for v in vector]
+    print(json.dumps({"image": str(args.image), "faces": rows}, indent=2))
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from faceweave.bench import run_bench
+
+    figures = run_bench(_settings(args), args.source, args.target, args.repeat, report=print)
+    if args.json:
+        print(json.dumps(figures))
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from faceweave.eval import evaluate
+
+    summary = evaluate(args.images, args.output, _settings(args))
+    print(json.dumps(summary, indent=2))
+    print(f"contact sheet: {args.output / 'contact_sheet.png'}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from faceweave.api import swap_file
+    from faceweave.samples import sample_path
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    output = args.output / "demo_swap.png"
+    swap_file([sample_path("hopper")], sample_path("astronaut"), output, Settings())
+    print(f"swapped Grace Hopper's face onto the astronaut photo: {output}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "swap": cmd_swap,
+    "analyse": cmd_analyse,
+    "analyze": cmd_analyse,
+    "bench": cmd_bench,
+    "eval": cmd_eval,
+    "demo": cmd_demo,
+}
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error that reached the command line."""
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
+    if isinstance(error, NoFaceError):
+        return EXIT_NO_FACE
+    if isinstance(error, MediaError):
+        return EXIT_MEDIA
+    return EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 usage, 3 no face, 4 bad media, 1 other)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="faceweave: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except FaceweaveError as error:
+        print(f"faceweave: error: {error}", file=sys.stderr)
+        return exit_code(error)
+    except KeyboardInterrupt:
+        print("faceweave: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Compositing: masks, lighting transfer and blending."""

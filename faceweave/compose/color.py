@@ -1,0 +1,65 @@
+"""Colour: low-frequency lighting transfer (default) and Reinhard LAB statistics (option)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+
+
+def masked_low_pass(image: FloatArray, weight: FloatArray, sigma_px: float) -> FloatArray:
+    """Gaussian low-pass of `image` counting only weighted pixels (normalised convolution), same size.
+
+    Works on a grid about sigma/3 coarser (the result is smooth), so cost does not grow with sigma.
+    """
+    h, w = image.shape[:2]
+    factor = max(1.0, sigma_px / 3.0)
+    small_wh = (max(1, round(w / factor)), max(1, round(h / factor)))
+    low = _small_low_pass(image, weight, small_wh, sigma_px / factor)
+    return cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def _small_low_pass(
+    image: npt.NDArray[np.generic], weight: FloatArray, small_wh: tuple[int, int], sigma: float
+) -> FloatArray:
+    small_image = cv2.resize(image, small_wh, interpolation=cv2.INTER_AREA).astype(np.float32) + 1.0
+    small_weight = cv2.resize(weight, small_wh, interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(small_image * small_weight[..., None], (0, 0), sigma)
+    norm = cv2.GaussianBlur(small_weight, (0, 0), sigma)
+    return (blurred / np.maximum(norm, 1e-4)[..., None]).astype(np.float32)
+
+
+def transfer_lighting(
+    face: Image, target: Image, weight: FloatArray, sigma_px: float, face_weight: FloatArray | None = None
+) -> Image:
+    """Give `face` the target's low-frequency shading and tone, keeping its own detail.
+
+    result = face · low(target) / low(face), per channel, where low is a masked Gaussian (σ ≈ 6% of the
+    face size) and `weight` (any resolution) says which target pixels to learn from (`face_weight`, if
+    given, which face pixels: e.g. skin only, so beards and brows do not tint the other side). Works on
+    grey sources where LAB statistics fail.
+    """
+    h, w = face.shape[:2]
+    factor = max(1.0, sigma_px / 3.0)
+    small_wh = (max(1, round(w / factor)), max(1, round(h / factor)))
+    sigma = sigma_px / factor
+    face_weight = weight if face_weight is None else face_weight
+    gain = _small_low_pass(target, weight, small_wh, sigma) / _small_low_pass(face, face_weight, small_wh, sigma)
+    gain = cv2.resize(np.clip(np.nan_to_num(gain, nan=1.0), 0.25, 4.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.multiply(face, gain, dtype=cv2.CV_8U)
+
+
+def transfer_reinhard(face: Image, target: Image, weight: FloatArray) -> Image:
+    """Match LAB mean and standard deviation of `face` to `target` inside the weighted region."""
+    region = weight > 0.5
+    if region.sum() < 16:
+        return face
+    face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB).astype(np.float32)
+    target_lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(np.float32)
+    f_mean, f_std = face_lab[region].mean(axis=0), face_lab[region].std(axis=0) + 1e-3
+    t_mean, t_std = target_lab[region].mean(axis=0), target_lab[region].std(axis=0)
+    matched = (face_lab - f_mean) * (t_std / f_std) + t_mean
+    return cv2.cvtColor(np.clip(matched, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)

@@ -1,0 +1,65 @@
+"""Masks: atlas-space face templates and a skin-colour model for the border band (pure functions)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.uint8]
+
+
+def ramp_from_edge(region: Mask, width_px: float) -> FloatArray:
+    """0 on the region's edge rising linearly to 1 at `width_px` inside (0 outside)."""
+    padded = cv2.copyMakeBorder(region, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    inside = cv2.distanceTransform((padded > 0).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return np.clip(inside / max(width_px, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+def vertical_ramp(shape_hw: tuple[int, int], y_start: float, y_end: float) -> FloatArray:
+    """0 above y_start rising to 1 at y_end (rows), as an H×W float image."""
+    rows = (np.arange(shape_hw[0], dtype=np.float32) - y_start) / max(y_end - y_start, 1e-3)
+    return np.repeat(np.clip(rows, 0.0, 1.0)[:, None], shape_hw[1], axis=1)
+
+
+def polygon_mask(shape_hw: tuple[int, int], points: FloatArray) -> Mask:
+    """255 inside the convex hull of the points."""
+    mask = np.zeros(shape_hw, np.uint8)
+    hull = cv2.convexHull(np.round(points[:, :2]).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    return mask
+
+
+@dataclasses.dataclass(frozen=True)
+class SkinModel:
+    """Gaussian model of skin colour in YCrCb sampled from a face's cheeks.
+
+    Chroma separates hair, hats and background; luma (with a wide floor, so shading still counts as
+    skin) separates dark beards and brows that share the skin's chroma.
+    """
+
+    mean: FloatArray
+    inverse_covariance: FloatArray
+
+    @classmethod
+    def from_pixels(cls, image: Image, mask: Mask) -> SkinModel | None:
+        """Fit on the BGR pixels under mask; None when too few pixels to trust."""
+        colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)[mask > 0].astype(np.float32)
+        if len(colour) < 30:
+            return None
+        covariance = np.cov(colour.T) + np.diag([225.0, 4.0, 4.0])  # floors: shading and flat (grey) skin
+        return cls(colour.mean(axis=0), np.linalg.inv(covariance).astype(np.float32))
+
+    def distance(self, image: Image) -> FloatArray:
+        """Per-pixel Mahalanobis distance of the colour to the model."""
+        colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb).astype(np.float32) - self.mean
+        quad = cv2.transform(colour, self.inverse_covariance)  # per pixel: Σ⁻¹ · c
+        return np.sqrt(np.maximum((quad * colour).sum(axis=2), 0)).astype(np.float32)
+
+    def likelihood(self, image: Image, tolerance: float = 3.0) -> FloatArray:
+        """1 for skin-like chroma fading to 0 beyond `tolerance` standard deviations."""
+        return np.clip(1.5 - self.distance(image) / (2 * tolerance), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,43 @@
+"""The FaceweaveError family: raised in the library, mapped to exit codes / HTTP statuses at the edges."""
+
+from __future__ import annotations
+
+
+class FaceweaveError(Exception):
+    """Base of every error faceweave raises on purpose.
+
+    Messages say what was expected, what was found and what to do next, on one line.
+    """
+
+
+class UsageError(FaceweaveError, ValueError):
+    """A setting or argument is invalid (bad option value, unsupported output extension)."""
+
+
+class MediaError(FaceweaveError):
+    """A file cannot be read or written as media (missing, unreadable, corrupt, too large)."""
+
+    def __init__(self, path: object, problem: str, hint: str = "") -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.hint = hint
+        message = f"{problem}: '{self.path}'"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class NoFaceError(FaceweaveError):
+    """No usable face was found where one is required (source, target or reference)."""
+
+    def __init__(self, role: str, name: str, hint: str = "") -> None:
+        self.role = role
+        self.name = name
+        message = f"no face found in {role} '{name}'"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class ModelError(FaceweaveError):
+    """A model file is missing, corrupt or does not match its contract."""

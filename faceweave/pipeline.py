@@ -1,0 +1,151 @@
+"""The one pipeline every front door reuses: analyse → select → swap, frame by frame."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from faceweave.analysis.analyser import FaceAnalyser, Mode
+from faceweave.analysis.select import match_references, pick_faces
+from faceweave.errors import NoFaceError, UsageError
+from faceweave.faces import Faces
+from faceweave.media.image_io import LoadedImage, read_image
+from faceweave.settings import Settings
+from faceweave.swap.mesh_swap import MeshSwapper
+from faceweave.swap.source import SourceIdentity
+from faceweave.swap.topology import load_topology
+
+Image = npt.NDArray[np.uint8]
+ImageInput = str | os.PathLike[str] | Image | LoadedImage
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameResult:
+    """What one frame went through: the output image, the faces found and which were swapped."""
+
+    image: Image
+    faces: Faces
+    swapped: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """A source identity and, in reference mode, the reference face it replaces."""
+
+    identity: SourceIdentity
+    reference: npt.NDArray[np.float32] | None = None
+
+
+def load_input(item: ImageInput, settings: Settings, name: str = "<array>") -> LoadedImage:
+    """A LoadedImage from a path, an array (H×W×3 BGR uint8) or a LoadedImage."""
+    if isinstance(item, LoadedImage):
+        return item
+    if isinstance(item, np.ndarray):
+        if item.dtype != np.uint8 or item.ndim != 3 or item.shape[2] != 3:
+            raise UsageError(f"{name} must be an H×W×3 uint8 BGR array, got {item.dtype} {item.shape}")
+        return LoadedImage(image=np.ascontiguousarray(item), alpha=None, name=name, bit_depth=8)
+    return read_image(item, max_pixels=settings.max_image_pixels)
+
+
+class Pipeline:
+    """Swaps faces in frames; built once per Settings and source set, then fed frames.
+
+    Example:
+        >>> pipeline = Pipeline.from_settings(Settings(), sources=["me.jpg"])  # doctest: +SKIP
+        >>> result = pipeline.process(frame)  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings, analyser: FaceAnalyser, swapper: MeshSwapper, bindings: list[Binding]):
+        self.settings = settings
+        self.analyser = analyser
+        self.swapper = swapper
+        self.bindings = bindings
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        sources: Sequence[ImageInput],
+        references: Sequence[ImageInput] = (),
+        mode: Mode = "still",
+    ) -> Pipeline:
+        """Load models, analyse the sources (and references) once.
+
+        With no references every selected face gets the one identity built from all `sources`;
+        with one reference only faces matching it are swapped; with N references, reference i
+        is replaced by source i (a mapping of several people to several new faces).
+        """
+        if not sources:
+            raise UsageError("at least one source image is needed (--source PATH)")
+        if len(references) > 1 and len(references) != len(sources):
+            raise UsageError(f"{len(references)} references need as many sources, got {len(sources)}")
+        analyser = FaceAnalyser(settings, mode=mode)
+        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology()), [])
+        if len(references) > 1:
+            pipeline.bindings = [
+                Binding(pipeline.build_identity([s]), pipeline.reference_embedding(r))
+                for s, r in zip(sources, references, strict=True)
+            ]
+        else:
+            reference = pipeline.reference_embedding(references[0]) if references else None
+            pipeline.bindings = [Binding(pipeline.build_identity(sources), reference)]
+        return pipeline
+
+    def _main_face(self, loaded: LoadedImage, role: str) -> Faces:
+        faces = self.analyser.analyse(loaded.image)
+        if len(faces) == 0:
+            hint = f"use a clear, frontal photo, or lower --detector-score (now {self.settings.detector_score})"
+            raise NoFaceError(role, loaded.name, hint)
+        largest = int(np.argmax(faces.sizes))
+        return self.analyser.embed(loaded.image, faces[[largest]])
+
+    def build_identity(self, sources: Sequence[ImageInput]) -> SourceIdentity:
+        """A SourceIdentity from one or more photos of one person (largest face of each)."""
+        photos, names = [], []
+        for i, item in enumerate(sources):
+            loaded = load_input(item, self.settings, name=f"<source {i}>")
+            photos.append((loaded.image, self._main_face(loaded, "source")[0]))
+            names.append(loaded.name)
+        topology = self.swapper.topology
+        return SourceIdentity.from_faces(photos, topology, names, self.settings.border_band, self.settings.border_mask)
+
+    def reference_embedding(self, item: ImageInput) -> npt.NDArray[np.float32]:
+        """The identity descriptor of the largest face in a reference photo."""
+        loaded = load_input(item, self.settings, name="<reference>")
+        embedding = self._main_face(loaded, "reference").embedding
+        assert embedding is not None
+        return embedding[0]
+
+    def set_sources(self, sources: Sequence[ImageInput]) -> None:
+        """Replace the source identity (keeps any reference of the first binding); for live mode."""
+        reference = self.bindings[0].reference if len(self.bindings) == 1 else None
+        self.bindings = [Binding(self.build_identity(sources), reference)]
+
+    def assign(self, image: Image, faces: Faces) -> tuple[Faces, list[tuple[int, SourceIdentity]]]:
+        """Which face gets which identity under the settings (faces gain embeddings in reference mode)."""
+        if len(faces) == 0:
+            return faces, []
+        if self.bindings[0].reference is None:
+            s = self.settings
+            chosen = pick_faces(faces, s.selector, s.face_order, s.face_index)
+            return faces, [(int(i), self.bindings[0].identity) for i in chosen]
+        faces = self.analyser.embed(image, faces)
+        references = np.array([b.reference for b in self.bindings], np.float32)
+        matches = match_references(faces, references, self.settings.reference_threshold)
+        return faces, [(i, self.bindings[int(m)].identity) for i, m in enumerate(matches) if m >= 0]
+
+    def process(self, image: Image, faces: Faces | None = None) -> FrameResult:
+        """Swap the selected faces of one BGR frame (faces are analysed here unless given)."""
+        faces = self.analyser.analyse(image) if faces is None else faces
+        faces, assignments = self.assign(image, faces)
+        result = image
+        for index, identity in assignments:
+            result = self.swapper(result, faces[index], identity)
+        return FrameResult(result, faces, tuple(i for i, _ in assignments))

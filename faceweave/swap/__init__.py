@@ -1,0 +1,1 @@
+"""Face swappers: the embedded mesh swap and its geometry."""

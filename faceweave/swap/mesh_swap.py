@@ -1,0 +1,172 @@
+"""The embedded swapper: dense remap of the source atlas through the target's Face Mesh, then compose."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
+from faceweave.compose.color import transfer_lighting, transfer_reinhard
+from faceweave.compose.masks import SkinModel
+from faceweave.faces import Face
+from faceweave.settings import Settings
+from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.swap.source import ATLAS_PX, CHEEK_IDS, AtlasGeometry, SourceIdentity
+from faceweave.swap.topology import Topology
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+
+MAX_WORK_SIDE = 288  # the map is piecewise affine and smooth: build it at most this large, then upsample
+MARGIN = 0.06  # region around the mesh, as a fraction of the face size
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """A face's working rectangle in the frame (x0, y0, x1, y1) and its map scale."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+
+    @property
+    def shape_hw(self) -> tuple[int, int]:
+        """Full-resolution (h, w)."""
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    @property
+    def work_hw(self) -> tuple[int, int]:
+        """(h, w) of the reduced map grid."""
+        h, w = self.shape_hw
+        return max(1, round(h * self.scale)), max(1, round(w * self.scale))
+
+
+def face_region(mesh: FloatArray, frame_hw: tuple[int, int]) -> Region | None:
+    """The clipped rectangle around a mesh, or None when the face lies outside the frame."""
+    low, high = mesh[:468, :2].min(axis=0), mesh[:468, :2].max(axis=0)
+    pad = MARGIN * float(np.sqrt(np.prod(high - low)))
+    x0, y0 = (max(0, int(np.floor(v - pad))) for v in low)
+    x1 = min(frame_hw[1], int(np.ceil(high[0] + pad)))
+    y1 = min(frame_hw[0], int(np.ceil(high[1] + pad)))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return Region(x0, y0, x1, y1, min(1.0, MAX_WORK_SIDE / max(x1 - x0, y1 - y0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A rendered source face for one target face; masks live on the region's reduced work grid.
+
+    Attributes:
+        region: where it goes in the frame.
+        face: BGR source face in the target's pose, full resolution, before colour transfer.
+        alpha: 0–1 coverage (atlas template × border tests), before feathering and blend strength.
+        target_skin: alpha × target skin likelihood (where to learn the target's lighting).
+        face_skin: alpha × source skin likelihood (where to measure the source's own lighting).
+    """
+
+    region: Region
+    face: Image
+    alpha: FloatArray
+    target_skin: FloatArray
+    face_skin: FloatArray
+
+
+class MeshSwapper:
+    """Swaps faces with a SourceIdentity's atlas; one instance per Settings (holds the atlas geometry).
+
+    Example:
+        >>> swapper = MeshSwapper(Settings(), load_topology())
+        >>> frame = swapper(frame, faces[0], identity)  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings, topology: Topology) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.geometry = AtlasGeometry.create(topology, ATLAS_PX)
+        count = self.geometry.surface_count
+        self._triangles = self.geometry.triangles if settings.source_eyes else self.geometry.triangles[:count]
+
+    def render(self, frame: Image, face: Face, identity: SourceIdentity) -> Layer | None:
+        """The source face drawn in the target's pose, before colour and blend."""
+        region = face_region(face.mesh, (frame.shape[0], frame.shape[1]))
+        if region is None:
+            return None
+        points = face.mesh.astype(np.float32).copy()
+        points[:, 0] -= region.x0
+        points[:, 1] -= region.y0
+        triangles = self._triangles
+        front = np.flatnonzero(signed_areas(points, triangles) > 0).astype(np.int32)
+        work = points.copy()
+        work[:, :2] = (points[:, :2] + 0.5) * region.scale - 0.5
+        ids = rasterise(work, triangles, front[far_to_near(work, triangles[front])], region.work_hw)
+        small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
+        alpha = cv2.remap(identity.alpha, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        alpha = alpha.astype(np.float32) / 255
+        target = frame[region.y0 : region.y1, region.x0 : region.x1]
+        h, w = region.shape_hw
+        map_x, map_y = small_x, small_y
+        if region.scale < 1.0:
+            map_x = cv2.resize(small_x, (w, h), interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize(small_y, (w, h), interpolation=cv2.INTER_LINEAR)
+        warped = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        skin_target = _skin(target, work, region.work_hw)
+        skin_source = _skin(warped, work, region.work_hw)
+        if self.settings.border_mask:
+            band = cv2.remap(identity.band, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            alpha *= np.where(band < 254, skin_target, 1.0)
+        return Layer(region, warped, alpha, alpha * skin_target, alpha * skin_source)
+
+    def recolour(self, layer: Layer, frame: Image, face: Face) -> Image:
+        """The layer's face with the target's lighting (or LAB statistics, or unchanged)."""
+        region = layer.region
+        target = frame[region.y0 : region.y1, region.x0 : region.x1]
+        if self.settings.color_mode == "lighting":
+            sigma = self.settings.lighting_sigma * face.size
+            return transfer_lighting(layer.face, target, layer.target_skin, sigma, layer.face_skin)
+        if self.settings.color_mode == "reinhard":
+            return transfer_reinhard(layer.face, target, cv2.resize(layer.alpha, region.shape_hw[::-1]))
+        return layer.face
+
+    def compose(self, frame: Image, layer: Layer, coloured: Image, face: Face) -> Image:
+        """A copy of the frame with the coloured face blended in (feathered alpha × blend strength)."""
+        region, settings = layer.region, self.settings
+        h, w = region.shape_hw
+        small_alpha = feather(layer.alpha, max(0.7, 0.012 * face.size * region.scale)) * settings.blend
+        alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
+        target = frame[region.y0 : region.y1, region.x0 : region.x1]
+        if settings.blend_mode == "pyramid":
+            patch = pyramid_blend(target, coloured, alpha)
+        elif settings.blend_mode == "poisson":
+            patch = poisson_blend(target, coloured, alpha)
+        else:
+            patch = alpha_blend(target, coloured, alpha)
+        result = frame.copy()
+        result[region.y0 : region.y1, region.x0 : region.x1] = patch
+        return result
+
+    def __call__(self, frame: Image, face: Face, identity: SourceIdentity) -> Image:
+        """A copy of `frame` with this face replaced (the frame itself is not modified)."""
+        layer = self.render(frame, face, identity)
+        if layer is None:
+            return frame
+        return self.compose(frame, layer, self.recolour(layer, frame, face), face)
+
+
+def _skin(image: Image, work_points: FloatArray, work_hw: tuple[int, int]) -> FloatArray:
+    """On the work grid: 0–1 likelihood that each pixel is skin like the face's own cheeks."""
+    h, w = work_hw
+    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if image.shape[:2] != (h, w) else image
+    cheeks = np.zeros((h, w), np.uint8)
+    radius = max(2, int(0.04 * float(np.ptp(work_points[:468, 0]))))
+    for vertex in CHEEK_IDS:
+        cv2.circle(cheeks, (int(work_points[vertex, 0]), int(work_points[vertex, 1])), radius, 255, -1)
+    model = SkinModel.from_pixels(small, cheeks)
+    if model is None:
+        return np.ones((h, w), np.float32)
+    return model.likelihood(small)

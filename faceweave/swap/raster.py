@@ -1,0 +1,85 @@
+"""Triangle rasterisation and dense piecewise-affine maps (pure functions on arrays)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int32]
+IdMap = npt.NDArray[np.uint16]
+
+_SHIFT = 2  # sub-pixel bits for cv2.fillConvexPoly
+
+
+def signed_areas(points: FloatArray, triangles: IntArray) -> FloatArray:
+    """(T,) signed screen areas; positive = counter-clockwise in x-right/y-down terms (front-facing)."""
+    a, b, c = (points[triangles[:, i], :2] for i in range(3))
+    cross: FloatArray = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return (cross * 0.5).astype(np.float32)
+
+
+def surface_areas(points: FloatArray, triangles: IntArray) -> FloatArray:
+    """(T,) areas of the triangles in 3D (the mesh's x, y, z)."""
+    a, b, c = (points[triangles[:, i], :3] for i in range(3))
+    return (0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)).astype(np.float32)
+
+
+def far_to_near(points: FloatArray, triangles: IntArray) -> IntArray:
+    """Triangle indices sorted for painter's order (largest mean z first)."""
+    depth = points[triangles, 2].mean(axis=1)
+    return np.argsort(-depth, kind="stable").astype(np.int32)
+
+
+def affine_maps(from_points: FloatArray, to_points: FloatArray, triangles: IntArray) -> FloatArray:
+    """(T, 2, 3) affine matrices taking each triangle in `from_points` onto the same triangle in `to_points`.
+
+    Closed form (2×2 inverse per triangle); degenerate source triangles get a zero linear part.
+    """
+    p = from_points[triangles, :2].astype(np.float64)
+    q = to_points[triangles, :2].astype(np.float64)
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    inv_det = np.where(np.abs(det) > 1e-9, 1.0 / np.where(det == 0, 1.0, det), 0.0)
+    # inverse of [[e1x, e2x], [e1y, e2y]] is [[e2y, -e2x], [-e1y, e1x]] / det
+    inverse = (
+        np.stack([np.stack([e2[:, 1], -e2[:, 0]], 1), np.stack([-e1[:, 1], e1[:, 0]], 1)], 1) * inv_det[:, None, None]
+    )
+    linear = np.stack([f1, f2], axis=2) @ inverse  # (T, 2, 2)
+    shift = q[:, 0] - np.einsum("tij,tj->ti", linear, p[:, 0])
+    return np.concatenate([linear, shift[:, :, None]], axis=2).astype(np.float32)
+
+
+def rasterise(points: FloatArray, triangles: IntArray, order: IntArray, shape_hw: tuple[int, int]) -> IdMap:
+    """Draw triangles (in `order`, later ones on top) into an id map; pixel = triangle index + 1, 0 = none.
+
+    Points are in the id map's pixel frame; triangles partly outside are clipped.
+    """
+    ids = np.zeros(shape_hw, np.uint16)
+    fixed = np.round(points[:, :2] * (1 << _SHIFT)).astype(np.int32)
+    corners = fixed[triangles]
+    for index in order.tolist():
+        cv2.fillConvexPoly(ids, corners[index], index + 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    return ids
+
+
+def dense_map(ids: IdMap, affines: FloatArray, scale: float = 1.0) -> tuple[FloatArray, FloatArray]:
+    """Per-pixel coordinates from an id map and per-triangle affines.
+
+    The id map may be a `scale`-times smaller rendering: its pixel j stands for full-size coordinate
+    (j + 0.5) / scale - 0.5, so that cv2.resize(INTER_LINEAR) of the maps lines up exactly.
+    Pixels with id 0 get -1 (outside any source), which cv2.remap treats as border.
+    """
+    h, w = ids.shape
+    table = np.concatenate([np.full((1, 2, 3), [[0, 0, -1e6], [0, 0, -1e6]], np.float32), affines])
+    chosen = table[ids]  # (h, w, 2, 3)
+    xs = ((np.arange(w, dtype=np.float32) + 0.5) / scale - 0.5)[None, :]
+    ys = ((np.arange(h, dtype=np.float32) + 0.5) / scale - 0.5)[:, None]
+    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
+    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    outside = ids == 0
+    map_x[outside] = -1
+    map_y[outside] = -1
+    return map_x.astype(np.float32), map_y.astype(np.float32)
