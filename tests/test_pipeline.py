@@ -1,0 +1,124 @@
+"""The pipeline on real faces: the swapped face carries the source identity and keeps the target's pose."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from faceweave import swap_image
+from faceweave.analysis.identity import distance
+from faceweave.errors import NoFaceError, UsageError
+from faceweave.pipeline import Pipeline
+from faceweave.samples import sample_path
+from faceweave.settings import Settings
+
+Image = npt.NDArray[np.uint8]
+
+
+@pytest.fixture(scope="module")
+def swapped(hopper_pipeline: Pipeline, astronaut: Image) -> Image:
+    result = hopper_pipeline.process(astronaut)
+    assert result.swapped == (0,)
+    return result.image
+
+
+def _descriptor(pipeline: Pipeline, image: Image) -> npt.NDArray[np.float32]:
+    faces = pipeline.analyser.embed(image, pipeline.analyser.analyse(image))
+    assert faces.embedding is not None and len(faces) == 1
+    return faces.embedding[0]
+
+
+def test_result_carries_the_source_identity(
+    hopper_pipeline: Pipeline, hopper: Image, astronaut: Image, swapped: Image
+) -> None:
+    result = _descriptor(hopper_pipeline, swapped)
+    to_source = float(distance(result, _descriptor(hopper_pipeline, hopper)))
+    to_target = float(distance(result, _descriptor(hopper_pipeline, astronaut)))
+    assert to_source < to_target
+    assert to_source < 0.6  # dlib's own "same person" bound
+
+
+def test_result_keeps_the_target_pose_and_expression(
+    hopper_pipeline: Pipeline, astronaut: Image, swapped: Image
+) -> None:
+    before = hopper_pipeline.analyser.analyse(astronaut)[0]
+    after = hopper_pipeline.analyser.analyse(swapped)[0]
+    eye_distance = float(np.linalg.norm(before.landmarks_5[0] - before.landmarks_5[1]))
+    error = np.linalg.norm(after.mesh[:468, :2] - before.mesh[:468, :2], axis=1).mean() / eye_distance
+    assert error < 0.05
+
+
+def test_only_the_face_region_changes(hopper_pipeline: Pipeline, astronaut: Image, swapped: Image) -> None:
+    box = hopper_pipeline.analyser.analyse(astronaut)[0].box
+    changed = np.abs(swapped.astype(int) - astronaut.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    size = float(box[2] - box[0])
+    assert changed.sum() > 0.3 * size * size  # most of the face changed
+    assert xs.min() >= box[0] - 0.3 * size and xs.max() <= box[2] + 0.3 * size
+    assert ys.min() >= box[1] - 0.5 * size and ys.max() <= box[3] + 0.3 * size
+
+
+def test_no_seam_at_the_mask_border(hopper_pipeline: Pipeline, astronaut: Image, swapped: Image) -> None:
+    """The blend must be gradual: no strong step between the swapped and untouched pixels."""
+    difference = np.abs(swapped.astype(np.float32) - astronaut.astype(np.float32)).mean(axis=2)
+    inside = cv2.distanceTransform((difference > 0).astype(np.uint8), cv2.DIST_L2, 5)
+    rim = difference[(inside >= 1) & (inside <= 3)]  # the first pixels that change
+    deep = difference[inside >= 15]
+    assert rim.mean() < 4 < deep.mean()
+
+
+def test_blend_zero_leaves_the_target_unchanged(astronaut: Image) -> None:
+    pipeline = Pipeline.from_settings(Settings(blend=0.0, detector="mediapipe"), [sample_path("hopper")])
+    assert np.array_equal(pipeline.process(astronaut).image, astronaut)
+
+
+def test_target_without_a_face_is_returned_unchanged(hopper_pipeline: Pipeline) -> None:
+    blank = np.full((300, 400, 3), 90, np.uint8)
+    result = hopper_pipeline.process(blank)
+    assert result.swapped == () and np.array_equal(result.image, blank)
+
+
+def test_swap_image_api_on_arrays_and_require_face(hopper: Image, astronaut: Image) -> None:
+    out = swap_image(hopper, astronaut, detector="mediapipe", blend=0.9)
+    assert out.shape == astronaut.shape and not np.array_equal(out, astronaut)
+    with pytest.raises(NoFaceError, match="target"):
+        swap_image(hopper, np.full((200, 200, 3), 50, np.uint8), detector="mediapipe", require_face=True)
+    with pytest.raises(NoFaceError, match="source"):
+        swap_image(np.full((200, 200, 3), 50, np.uint8), astronaut, detector="mediapipe")
+    with pytest.raises(UsageError, match="uint8"):
+        swap_image(hopper.astype(np.float32), astronaut)  # type: ignore[arg-type]
+
+
+def test_reference_selects_who_is_swapped(hopper: Image, astronaut: Image) -> None:
+    matching = Pipeline.from_settings(Settings(detector="mediapipe"), [hopper], references=[astronaut])
+    assert matching.process(astronaut).swapped == (0,)
+    stranger = Pipeline.from_settings(Settings(detector="mediapipe"), [astronaut], references=[hopper])
+    assert stranger.process(astronaut).swapped == ()
+
+
+def test_several_source_photos_cover_at_least_as_much(hopper_pipeline: Pipeline, hopper: Image) -> None:
+    turned = cv2.flip(hopper, 1)
+    single = hopper_pipeline.build_identity([hopper])
+    double = hopper_pipeline.build_identity([hopper, turned])
+    assert double.direct_coverage >= single.direct_coverage
+    assert double.names == ("<source 0>", "<source 1>")
+    assert single.texture.shape == (512, 512, 3) and single.alpha.max() == 255
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"blend_mode": "pyramid"},  # Laplacian pyramid
+        {"blend_mode": "poisson"},  # seamlessClone
+        {"color_mode": "reinhard"},  # LAB statistics
+        {"color_mode": "none"},  # raw texture
+        {"source_eyes": True},  # eyes from the source
+        {"border_mask": False},  # whole mesh, no border tests
+    ],
+)
+def test_every_option_still_swaps(options: dict[str, object], hopper: Image, astronaut: Image) -> None:
+    out = swap_image(hopper, astronaut, detector="mediapipe", **options)
+    changed = np.abs(out.astype(int) - astronaut).max(axis=2) > 8
+    assert out.shape == astronaut.shape and changed.mean() > 0.01  # the face is about 4% of the image
