@@ -58,9 +58,9 @@ class Settings:
     blend: float = 1.0
     blend_mode: BlendMode = "feather"
     color_mode: ColorMode = "lighting"
-    lighting_sigma: float = 0.06
+    lighting_sigma: float = 0.12
     border_mask: bool = True
-    border_band: float = 0.12
+    border_band: float = 0.04
     source_eyes: bool = False
     require_face: bool = False
     max_image_pixels: int = 80_000_000

@@ -47,8 +47,11 @@ def transfer_lighting(
     small_wh = (max(1, round(w / factor)), max(1, round(h / factor)))
     sigma = sigma_px / factor
     face_weight = weight if face_weight is None else face_weight
-    gain = _small_low_pass(target, weight, small_wh, sigma) / _small_low_pass(face, face_weight, small_wh, sigma)
-    gain = cv2.resize(np.clip(np.nan_to_num(gain, nan=1.0), 0.25, 4.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    low_target = _small_low_pass(target, weight, small_wh, sigma)
+    low_face = _small_low_pass(face, face_weight, small_wh, sigma)
+    known = (low_face > 1e-3) & (low_target > 1e-3)  # pixels far from any weighted pixel keep gain 1
+    gain = np.where(known, low_target / np.where(known, low_face, 1.0), 1.0).astype(np.float32)
+    gain = cv2.resize(np.clip(gain, 0.25, 4.0), (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.multiply(face, gain, dtype=cv2.CV_8U)
 
 

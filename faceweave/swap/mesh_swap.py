@@ -137,7 +137,7 @@ class MeshSwapper:
         """A copy of the frame with the coloured face blended in (feathered alpha × blend strength)."""
         region, settings = layer.region, self.settings
         h, w = region.shape_hw
-        small_alpha = feather(layer.alpha, max(0.7, 0.012 * face.size * region.scale)) * settings.blend
+        small_alpha = feather(layer.alpha, max(1.5, 0.02 * face.size) * region.scale) * settings.blend
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if settings.blend_mode == "pyramid":

@@ -49,7 +49,7 @@ class SourceIdentity:
         photos: Sequence[tuple[Image, Face]],
         topology: Topology,
         names: Sequence[str],
-        border_band: float = 0.12,
+        border_band: float = 0.04,
         border_mask: bool = True,
     ) -> SourceIdentity:
         """Build the atlas from (photo, face) pairs, taking each region from the photo that sees it best."""
