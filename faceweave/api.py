@@ -57,8 +57,11 @@ def run_on_target(pipeline: Pipeline, target: ImageInput) -> FrameResult:
     loaded = load_input(target, pipeline.settings, name="<target>")
     result = pipeline.process(loaded.image)
     if not result.swapped and pipeline.settings.require_face:
-        hint = "check it shows a face, lower --detector-score, or drop --require-face"
-        raise NoFaceError("target", loaded.name, hint if len(result.faces) == 0 else "no face matched the reference")
+        if len(result.faces) == 0:
+            hint = "check it shows a face, lower --detector-score, or drop --require-face"
+            raise NoFaceError("target", loaded.name, hint)
+        hint = f"{len(result.faces)} found, none within --reference-threshold {pipeline.settings.reference_threshold}"
+        raise NoFaceError("target", loaded.name, hint, matching=True)
     return result
 
 
@@ -71,8 +74,8 @@ def swap_file(
 ) -> FrameResult:
     """swap_image from files to a file, written atomically (the target's alpha channel is kept)."""
     check_output_path(output)
+    loaded = load_input(target, settings, name="<target>")  # bad files fail before any model loads
     pipeline = Pipeline.from_settings(settings, sources, references)
-    loaded = load_input(target, settings, name="<target>")
     result = run_on_target(pipeline, loaded)
     write_image(output, result.image, alpha=loaded.alpha, quality=settings.jpeg_quality)
     return result

@@ -106,7 +106,10 @@ def cmd_swap(args: argparse.Namespace) -> int:
 
 def cmd_analyse(args: argparse.Namespace) -> int:
     from faceweave.api import analyse_file
+    from faceweave.media.image_io import check_output_path
 
+    if args.debug_image is not None:
+        check_output_path(args.debug_image)  # fail before loading models
     faces, debug = analyse_file(args.image, _settings(args), args.debug_image is not None, args.embedding)
     if args.debug_image is not None and debug is not None:
         from faceweave.media.image_io import write_image

@@ -30,10 +30,10 @@ class MediaError(FaceweaveError):
 class NoFaceError(FaceweaveError):
     """No usable face was found where one is required (source, target or reference)."""
 
-    def __init__(self, role: str, name: str, hint: str = "") -> None:
+    def __init__(self, role: str, name: str, hint: str = "", matching: bool = False) -> None:
         self.role = role
         self.name = name
-        message = f"no face found in {role} '{name}'"
+        message = f"no face {'matching the reference ' if matching else ''}found in {role} '{name}'"
         if hint:
             message += f"; {hint}"
         super().__init__(message)

@@ -86,6 +86,9 @@ class Pipeline:
             raise UsageError("at least one source image is needed (--source PATH)")
         if len(references) > 1 and len(references) != len(sources):
             raise UsageError(f"{len(references)} references need as many sources, got {len(sources)}")
+        # Read every file first: a bad path fails in milliseconds, before any model loads.
+        sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
+        references = [load_input(item, settings, name="<reference>") for item in references]
         analyser = FaceAnalyser(settings, mode=mode)
         pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology()), [])
         if len(references) > 1:
