@@ -34,6 +34,14 @@ def polygon_mask(shape_hw: tuple[int, int], points: FloatArray) -> Mask:
     return mask
 
 
+def disc_mask(shape_hw: tuple[int, int], centres: FloatArray, radius: int) -> Mask:
+    """255 inside discs of `radius` around each (x, y) centre (e.g. cheek samples for a SkinModel)."""
+    mask = np.zeros(shape_hw, np.uint8)
+    for x, y in np.round(centres[:, :2]).astype(int).tolist():
+        cv2.circle(mask, (x, y), radius, 255, -1)
+    return mask
+
+
 @dataclasses.dataclass(frozen=True)
 class SkinModel:
     """Gaussian model of skin colour in YCrCb sampled from a face's cheeks.

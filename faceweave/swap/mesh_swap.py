@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import transfer_lighting, transfer_reinhard
-from faceweave.compose.masks import SkinModel
+from faceweave.compose.masks import SkinModel, disc_mask
 from faceweave.faces import Face
 from faceweave.settings import Settings
 from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
@@ -162,10 +162,8 @@ def _skin(image: Image, work_points: FloatArray, work_hw: tuple[int, int]) -> Fl
     """On the work grid: 0–1 likelihood that each pixel is skin like the face's own cheeks."""
     h, w = work_hw
     small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if image.shape[:2] != (h, w) else image
-    cheeks = np.zeros((h, w), np.uint8)
     radius = max(2, int(0.04 * float(np.ptp(work_points[:468, 0]))))
-    for vertex in CHEEK_IDS:
-        cv2.circle(cheeks, (int(work_points[vertex, 0]), int(work_points[vertex, 1])), radius, 255, -1)
+    cheeks = disc_mask((h, w), work_points[list(CHEEK_IDS)], radius)
     model = SkinModel.from_pixels(small, cheeks)
     if model is None:
         return np.ones((h, w), np.float32)

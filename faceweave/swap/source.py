@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.compose.masks import SkinModel, polygon_mask, ramp_from_edge, vertical_ramp
+from faceweave.compose.masks import SkinModel, disc_mask, polygon_mask, ramp_from_edge, vertical_ramp
 from faceweave.faces import Face
 from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas, surface_areas
 from faceweave.swap.topology import Topology
@@ -163,10 +163,8 @@ def _feature_mask(topology: Topology, geometry: AtlasGeometry) -> FloatArray:
 def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray) -> FloatArray:
     """1 on the source's skin and features; 0 on its hair, hats, glasses frames or beard, which must not
     be painted onto the target."""
-    cheeks = np.zeros(geometry.ids.shape, np.uint8)
-    for vertex in CHEEK_IDS:
-        x, y = (round(float(v)) for v in geometry.points[vertex, :2])
-        cv2.circle(cheeks, (x, y), max(4, geometry.ids.shape[0] // 40), 255, -1)
+    size = geometry.ids.shape[0]
+    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
     model = SkinModel.from_pixels(texture, cheeks)
     if model is None:
         return np.ones(features.shape, np.float32)
