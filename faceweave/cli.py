@@ -8,11 +8,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faceweave import __version__
 from faceweave.errors import FaceweaveError, MediaError, NoFaceError, UsageError
 from faceweave.settings import CHOICES, Settings, load_settings
+
+if TYPE_CHECKING:
+    from faceweave.video import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -57,8 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 
     swap = commands.add_parser("swap", help="swap the source face onto the faces of a target image")
     swap.add_argument("--source", "-s", action="append", required=True, type=Path, help="source photo (repeatable)")
-    swap.add_argument("--target", "-t", required=True, type=Path, help="target image")
-    swap.add_argument("--output", "-o", required=True, type=Path, help="output image (.jpg .png .webp .bmp .tif)")
+    swap.add_argument("--target", "-t", required=True, type=Path, help="target image or video")
+    swap.add_argument(
+        "--output", "-o", required=True, type=Path, help="output (.jpg .png .webp .bmp .tif; video .mp4 ...)"
+    )
     swap.add_argument(
         "--reference",
         "-r",
@@ -68,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         help="swap only faces like this person; with several, reference i gets source i",
     )
     swap.add_argument("--require-face", action="store_true", help="fail (exit 3) when the target has no face")
+    _add_video_options(swap)
     _add_settings(swap)
 
     analyse = commands.add_parser("analyse", aliases=["analyze"], help="print the faces of an image as JSON")
@@ -93,10 +99,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_video_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("video targets (detected by content; output .mp4 .mkv .mov .webm)")
+    group.add_argument("--start", type=float, help="skip the video before this many seconds")
+    group.add_argument("--end", type=float, help="stop the video at this many seconds")
+    group.add_argument("--encoder", help="libx264 (default; libvpx-vp9 for .webm), libx265, libsvtav1, h264_nvenc ...")
+    group.add_argument("--crf", type=int, help="constant quality, lower is better (x264 default 18)")
+    group.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast ... veryslow, default medium)")
+
+
+def _video_progress(progress: Progress) -> None:
+    total = f"/{progress.total}" if progress.total else ""
+    eta = f", ETA {progress.eta_seconds:.0f} s" if progress.eta_seconds is not None else ""
+    sys.stderr.write(f"\rfaceweave: frame {progress.frames}{total}, {progress.fps:.1f} fps{eta}   ")
+    sys.stderr.flush()
+
+
+def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
+    from faceweave.media.video_writer import EncodeOptions
+    from faceweave.video import swap_video_file
+
+    options = EncodeOptions(encoder=args.encoder, crf=args.crf, preset=args.preset)
+    show = _video_progress if sys.stderr.isatty() or args.verbose else None
+    try:
+        summary = swap_video_file(
+            args.source, args.target, args.output, settings, args.reference,
+            start=args.start, end=args.end, options=options, progress=show,
+        )  # fmt: skip
+    finally:
+        if show is not None:
+            sys.stderr.write("\n")
+    log.info("%d frames, %d swapped, %.1f fps", summary.frames, summary.frames_swapped, summary.fps)
+    print(args.output)
+    return EXIT_OK
+
+
 def cmd_swap(args: argparse.Namespace) -> int:
     from faceweave.api import swap_file
+    from faceweave.video import looks_like_video
 
     settings = _settings(args, require_face=args.require_face or None)
+    if looks_like_video(args.target):
+        return cmd_swap_video(args, settings)
+    video_flags = [
+        f"--{name}" for name in ("start", "end", "encoder", "crf", "preset") if getattr(args, name) is not None
+    ]
+    if video_flags:
+        raise UsageError(f"{', '.join(video_flags)} apply to video targets only, and '{args.target}' is not a video")
     result = swap_file(args.source, args.target, args.output, settings, references=args.reference)
     if not result.swapped:
         log.warning("no face swapped in target '%s' (%d found); wrote it unchanged", args.target, len(result.faces))
