@@ -14,7 +14,9 @@ import numpy.typing as npt
 
 from faceweave.errors import NoFaceError
 from faceweave.faces import Faces
-from faceweave.media.image_io import check_output_path, write_image
+from faceweave.media.c2pa_sign import check_signing
+from faceweave.media.image_io import check_output_path
+from faceweave.media.provenance import write_labelled_image
 from faceweave.pipeline import FrameResult, ImageInput, Pipeline, load_input
 from faceweave.settings import Settings, load_settings
 
@@ -72,12 +74,18 @@ def swap_file(
     settings: Settings,
     references: Sequence[ImageInput] = (),
 ) -> FrameResult:
-    """swap_image from files to a file, written atomically (the target's alpha channel is kept)."""
-    check_output_path(output)
+    """swap_image from files to a file, written atomically (the target's alpha channel is kept).
+
+    The output is labelled as AI-generated in its metadata, watermarked when a face was swapped (unless
+    settings.watermark is off) and, when settings.c2pa_cert/c2pa_key are set, signed with a C2PA manifest.
+    """
+    extension = check_output_path(output)
+    if settings.c2pa_cert:
+        check_signing(Path(settings.c2pa_cert), Path(settings.c2pa_key), extension)
     loaded = load_input(target, settings, name="<target>")  # bad files fail before any model loads
     pipeline = Pipeline.from_settings(settings, sources, references)
     result = run_on_target(pipeline, loaded)
-    write_image(output, result.image, alpha=loaded.alpha, quality=settings.jpeg_quality)
+    write_labelled_image(output, result.image, settings, alpha=loaded.alpha, swapped=bool(result.swapped))
     return result
 
 

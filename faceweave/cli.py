@@ -1,4 +1,4 @@
-"""Command line: `faceweave swap | analyse | bench | eval | demo`; the only place that knows exit codes."""
+"""Command line: `faceweave swap | analyse | bench | eval | demo | inspect`; the only place that knows exit codes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceweave import __version__
-from faceweave.errors import FaceweaveError, MediaError, NoFaceError, UsageError
+from faceweave.errors import DeviceError, FaceweaveError, MediaError, NoFaceError, UsageError
 from faceweave.settings import CHOICES, Settings, load_settings
 
 if TYPE_CHECKING:
     from faceweave.video import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_DEVICE = 5  # a camera / virtual camera / display that does not exist
 
 log = logging.getLogger("faceweave")
 
@@ -33,20 +34,29 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--blend-mode", choices=CHOICES["blend_mode"], help="feather (default), pyramid, poisson")
     group.add_argument("--color-mode", choices=CHOICES["color_mode"], help="lighting (default), reinhard, none")
     group.add_argument("--source-eyes", action="store_true", default=None, help="take the source's eyes too")
+    group.add_argument("--no-eye-colour", dest="eye_colour", action="store_false", default=None, help="keep irises")
+    group.add_argument("--face-shape", type=float, help="move the target's outline toward the source's, 0–1 (0.6)")
     group.add_argument("--no-border-mask", dest="border_mask", action="store_false", default=None)
     group.add_argument("--detector", choices=CHOICES["detector"], help="auto: MediaPipe + dlib re-scan on stills")
     group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")
     group.add_argument("--min-face-size", type=int, help="ignore faces smaller than this many pixels (20)")
     group.add_argument("--max-faces", type=int, help="at most this many faces per image (32)")
+    group.add_argument("--detect-every", type=int, help="video/live: run the detector every N frames (5)")
+    group.add_argument("--smoothing", choices=CHOICES["smoothing"], help="video/live landmark smoothing (rigid)")
+    group.add_argument("--smoothing-strength", type=float, help="video/live smoothing 0–1 (0.8)")
     group.add_argument("--max-image-pixels", type=int, help="refuse larger images (decompression-bomb guard)")
     group.add_argument("--jpeg-quality", type=int, help="JPEG output quality (95)")
+    group.add_argument("--no-watermark", dest="watermark", action="store_false", default=None, help="no invisible mark")
+    group.add_argument("--c2pa-cert", help="PEM certificate chain: sign outputs with C2PA (needs --c2pa-key)")
+    group.add_argument("--c2pa-key", help="PEM private key of --c2pa-cert")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     names = (
         *("selector", "face_order", "face_index", "reference_threshold", "blend", "blend_mode", "color_mode"),
         *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
-        *("max_image_pixels", "jpeg_quality"),
+        *("max_image_pixels", "jpeg_quality", "watermark", "c2pa_cert", "c2pa_key", "eye_colour", "face_shape"),
+        *("detect_every", "smoothing", "smoothing_strength"),
     )
     flags = {name: getattr(args, name, None) for name in names}
     return load_settings(getattr(args, "config", None), **flags, **extra)
@@ -87,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--target", type=Path, help="target photo (default: a bundled sample)")
     bench.add_argument("--repeat", type=int, default=30, help="warm runs per case (median reported)")
     bench.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
+    bench.add_argument("--video", type=Path, help="video mode: swap this file; fps, stages, speed vs decode+encode")
+    bench.add_argument("--flicker", action="store_true", help="with --video: flicker per smoothing mode too")
+    bench.add_argument("--live", action="store_true", help="live mode: play --input at its native rate")
+    bench.add_argument("--input", type=Path, help="with --live: the file played as a camera")
+    bench.add_argument("--resize", choices=("720p", "1080p"), help="re-encode the clip to this size first (temp)")
     _add_settings(bench)
 
     evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
@@ -94,8 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=Path, required=True, help="folder for summary.json and contact_sheet.png")
     _add_settings(evaluate)
 
+    live = commands.add_parser("live", help="real-time swap from a camera, stream or file (Ctrl-C stops)")
+    live.add_argument("--source", "-s", action="append", required=True, type=Path, help="source photo (repeatable)")
+    live.add_argument("--reference", "-r", action="append", default=[], type=Path, help="swap only this person")
+    where = live.add_mutually_exclusive_group(required=True)
+    where.add_argument("--camera", type=int, help="camera index (0 is the first)")
+    where.add_argument("--input", help="video file or stream URL")
+    live.add_argument("--realtime", action="store_true", help="play --input at its native rate, as a camera would")
+    live.add_argument("--record", type=Path, help="also record the output (.mp4 .mkv .mov .webm)")
+    live.add_argument("--serve", type=int, metavar="PORT", help="browser view on http://127.0.0.1:PORT/ (0: any)")
+    live.add_argument("--window", action="store_true", help="show an OpenCV window (needs a display)")
+    live.add_argument("--virtual-camera", action="store_true", help="send to a virtual camera (pyvirtualcam)")
+    live.add_argument("--no-hud", dest="hud", action="store_false", help="hide the fps/latency overlay")
+    live.add_argument("--json", action="store_true", help="end with one JSON line of the run's figures")
+    _add_settings(live)
+
     demo = commands.add_parser("demo", help="swap the bundled sample portraits (no files needed)")
     demo.add_argument("--output", type=Path, default=Path("out"), help="output folder (default out/)")
+
+    inspect = commands.add_parser("inspect", help="show an image's provenance: labels, C2PA manifest, watermark")
+    inspect.add_argument("file", type=Path)
     return parser
 
 
@@ -175,9 +208,50 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from faceweave.bench import run_bench
 
+    if args.video is not None or args.live:
+        return cmd_bench_video(args)
     figures = run_bench(_settings(args), args.source, args.target, args.repeat, report=print)
     if args.json:
         print(json.dumps(figures))
+    return EXIT_OK
+
+
+def cmd_bench_video(args: argparse.Namespace) -> int:
+    from faceweave import bench_video
+
+    settings = _settings(args)
+    if args.live:
+        if args.input is None or args.video is not None:
+            raise UsageError("bench --live needs --input FILE (and no --video)")
+        figures = bench_video.bench_live(settings, args.source, args.input, args.resize, report=print)
+    else:
+        figures = bench_video.bench_video(settings, args.source, args.video, args.resize, report=print)
+        if args.flicker:
+            figures["flicker"] = bench_video.bench_flicker(settings, args.source, args.video, report=print)
+    if args.json:
+        print(json.dumps(figures))
+    return EXIT_OK
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from faceweave.live import LiveOptions, create_session
+
+    options = LiveOptions(
+        camera=args.camera, input=args.input, realtime=args.realtime, record=args.record, serve=args.serve,
+        window=args.window, virtual_camera=args.virtual_camera, hud=args.hud,
+    )  # fmt: skip
+    settings = _settings(args)
+    session = create_session(settings, args.source, options, args.reference)
+    summary = session.run()
+    print(
+        f"faceweave: {summary.frames} frames at {summary.fps:.1f} fps ({summary.dropped} dropped),"
+        f" latency p50 {summary.p50_latency_ms:.1f} ms, p95 {summary.p95_latency_ms:.1f} ms",
+        file=sys.stderr,
+    )
+    if args.record is not None:
+        print(args.record)
+    if args.json:
+        print(json.dumps(summary.to_json()))
     return EXIT_OK
 
 
@@ -201,6 +275,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from faceweave.media.inspection import inspect_image
+
+    for line in inspect_image(args.file, Settings().max_image_pixels):
+        print(line)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "swap": cmd_swap,
     "analyse": cmd_analyse,
@@ -208,6 +290,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": cmd_bench,
     "eval": cmd_eval,
     "demo": cmd_demo,
+    "live": cmd_live,
+    "inspect": cmd_inspect,
 }
 
 
@@ -219,6 +303,8 @@ def exit_code(error: BaseException) -> int:
         return EXIT_NO_FACE
     if isinstance(error, MediaError):
         return EXIT_MEDIA
+    if isinstance(error, DeviceError):
+        return EXIT_DEVICE
     return EXIT_FAILURE
 
 

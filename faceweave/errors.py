@@ -41,3 +41,7 @@ class NoFaceError(FaceweaveError):
 
 class ModelError(FaceweaveError):
     """A model file is missing, corrupt or does not match its contract."""
+
+
+class DeviceError(FaceweaveError):
+    """A capture or output device is missing or unusable (camera index, virtual camera, display)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,8 @@ class FrameResult:
     image: Image
     faces: Faces
     swapped: tuple[int, ...]
+    stage_ms: tuple[float, float] = (0.0, 0.0)
+    """Milliseconds spent analysing (detect/track + mesh + selection) and swapping this frame."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +120,10 @@ class Pipeline:
             photos.append((loaded.image, self._main_face(loaded, "source")[0]))
             names.append(loaded.name)
         topology = self.swapper.topology
-        return SourceIdentity.from_faces(photos, topology, names, self.settings.border_band, self.settings.border_mask)
+        settings = self.settings
+        return SourceIdentity.from_faces(
+            photos, topology, names, settings.border_band, settings.border_mask, settings.source_eyes
+        )
 
     def reference_embedding(self, item: ImageInput) -> npt.NDArray[np.float32]:
         """The identity descriptor of the largest face in a reference photo."""
@@ -144,11 +150,20 @@ class Pipeline:
         matches = match_references(faces, references, self.settings.reference_threshold)
         return faces, [(i, self.bindings[int(m)].identity) for i, m in enumerate(matches) if m >= 0]
 
-    def process(self, image: Image, faces: Faces | None = None) -> FrameResult:
-        """Swap the selected faces of one BGR frame (faces are analysed here unless given)."""
-        faces = self.analyser.analyse(image) if faces is None else faces
+    def process(self, image: Image, faces: Faces | None = None, *, seconds: float | None = None) -> FrameResult:
+        """Swap the selected faces of one BGR frame (faces are analysed here unless given).
+
+        In "video" mode faces are tracked across calls (`seconds`: the frame's timestamp, for smoothing) and each
+        track's lighting gain is smoothed over time.
+        """
+        began = time.perf_counter()
+        faces = self.analyser.analyse_frame(image, seconds=seconds) if faces is None else faces
         faces, assignments = self.assign(image, faces)
+        analysed = time.perf_counter()
         result = image
+        tracker = self.analyser.tracker if self.analyser.mode == "video" else None
         for index, identity in assignments:
-            result = self.swapper(result, faces[index], identity)
-        return FrameResult(result, faces, tuple(i for i, _ in assignments))
+            gain = None if tracker is None else tracker.gain_filter(int(faces.tracks[index]))
+            result = self.swapper(result, faces[index], identity, gain)
+        stage_ms = ((analysed - began) * 1000, (time.perf_counter() - analysed) * 1000)
+        return FrameResult(result, faces, tuple(i for i, _ in assignments), stage_ms)

@@ -16,6 +16,7 @@ Selector = Literal["all", "largest", "index", "reference"]
 FaceOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "large-small", "small-large", "best-worst"]
 BlendMode = Literal["feather", "pyramid", "poisson"]
 ColorMode = Literal["lighting", "reinhard", "none"]
+Smoothing = Literal["rigid", "naive", "none"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "detector": get_args(Detector),
@@ -23,6 +24,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "face_order": get_args(FaceOrder),
     "blend_mode": get_args(BlendMode),
     "color_mode": get_args(ColorMode),
+    "smoothing": get_args(Smoothing),
 }
 _RANGES: dict[str, tuple[float, float]] = {
     "detector_score": (0.0, 1.0),
@@ -33,8 +35,11 @@ _RANGES: dict[str, tuple[float, float]] = {
     "blend": (0.0, 1.0),
     "lighting_sigma": (0.0, 1.0),
     "border_band": (0.0, 0.5),
+    "face_shape": (0.0, 1.0),
     "max_image_pixels": (1, 10**10),
     "jpeg_quality": (1, 100),
+    "detect_every": (1, 10_000),
+    "smoothing_strength": (0.0, 1.0),
 }
 
 
@@ -60,11 +65,19 @@ class Settings:
     color_mode: ColorMode = "lighting"
     lighting_sigma: float = 0.12
     border_mask: bool = True
-    border_band: float = 0.04
+    border_band: float = 0.02
     source_eyes: bool = False
+    eye_colour: bool = True
+    face_shape: float = 0.6
     require_face: bool = False
     max_image_pixels: int = 80_000_000
     jpeg_quality: int = 95
+    detect_every: int = 5
+    smoothing: Smoothing = "rigid"
+    smoothing_strength: float = 0.8
+    watermark: bool = True
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
 
     def __post_init__(self) -> None:
         for name, choices in CHOICES.items():
@@ -75,6 +88,9 @@ class Settings:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise UsageError(f"{name} must be between {low} and {high}, got {value!r}")
+        if bool(self.c2pa_cert) != bool(self.c2pa_key):
+            missing = "c2pa_key" if self.c2pa_cert else "c2pa_cert"
+            raise UsageError(f"C2PA signing needs both c2pa_cert and c2pa_key; set {missing} too (or neither)")
 
     def replace(self, **changes: Any) -> Settings:
         """Return a validated copy with some fields changed."""

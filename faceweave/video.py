@@ -86,7 +86,7 @@ def swap_video(
         total = expected_frames(reader.info, reader.span)
         with VideoWriter(output, reader.info, options, audio_from=target, span=reader.span) as writer:
             for frame in reader:
-                result = pipeline.process(frame.image)
+                result = pipeline.process(frame.image, seconds=float(frame.seconds))
                 writer.write(result.image, frame.pts)
                 frames += 1
                 swapped += bool(result.swapped)

@@ -71,6 +71,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> Run:
     return Run(code, out, err)
 
 
+@pytest.fixture(autouse=True)
+def no_watermark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check pixels far from the face are kept exactly; the invisible watermark changes every pixel by
+    design, so it is off here (FACEWEAVE_WATERMARK=false) and tested with the swap in tests/test_inspect.py."""
+    monkeypatch.setenv("FACEWEAVE_WATERMARK", "false")
+
+
 @pytest.fixture
 def no_model_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the CLI starts building a face analyser (model loading)."""

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from faceweave.analysis.detect import Detections, DlibDetector, MediaPipeDetector, merge_detections
 from faceweave.analysis.identity import DlibEmbedder
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
+from faceweave.analysis.track import FaceTracker
 from faceweave.faces import Faces
 from faceweave.settings import Settings
 from faceweave.swap.topology import load_topology
@@ -44,6 +45,23 @@ class FaceAnalyser:
         self._mesh = MeshEstimator()
         self._embedder: DlibEmbedder | None = None
         self._canonical = load_topology().canonical
+        self._tracker: FaceTracker | None = None
+
+    @property
+    def tracker(self) -> FaceTracker:
+        """The video tracker (made on first use; "video" mode frames go through it)."""
+        if self._tracker is None:
+            self._tracker = FaceTracker(
+                self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=True), self._canonical
+            )
+        return self._tracker
+
+    def analyse_frame(self, image: Image, *, seconds: float | None = None, rgb: Image | None = None) -> Faces:
+        """Faces of one frame: tracked across calls in "video" mode (`seconds`: its timestamp), else `analyse`."""
+        if self.mode != "video":
+            return self.analyse(image, rgb=rgb)
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
+        return self.tracker.update(rgb, seconds)
 
     def detect(self, rgb: Image) -> Detections:
         """Boxes from the configured detectors, filtered by score and size, best first."""
@@ -89,10 +107,17 @@ class FaceAnalyser:
         """`faces` with dlib identity descriptors (computed once; kept if already present)."""
         if faces.embedding is not None or len(faces) == 0:
             return faces if faces.embedding is not None else faces.with_embedding(np.zeros((0, 128), np.float32))
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
+        if self._tracker is not None and bool((faces.tracks >= 0).all()):
+            return self._tracker.embed(faces, lambda missing: self._descriptors(rgb, missing))
+        return faces.with_embedding(self._descriptors(rgb, faces))
+
+    def _descriptors(self, rgb: Image, faces: Faces) -> npt.NDArray[np.float32]:
+        if len(faces) == 0:
+            return np.zeros((0, 128), np.float32)
         if self._embedder is None:
             self._embedder = DlibEmbedder()
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
-        return faces.with_embedding(self._embedder(rgb, faces.mesh))
+        return self._embedder(rgb, faces.mesh)
 
 
 def _mesh_box(mesh: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -38,6 +38,10 @@ class MeshEstimator:
         self._scale = crop_scale
         self._crop_px = crop_px
 
+    def reset(self) -> None:
+        """Forget the tracking state (before following a different face)."""
+        self._model.reset()
+
     def __call__(self, rgb: Image, box: FloatArray) -> FloatArray | None:
         """(478, 3) points in image pixels for the face in `box`, or None when the mesh finds no face there."""
         matrix = crop_matrix(box, self._scale, self._crop_px)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
+GainFilter = Callable[[FloatArray], FloatArray]
+"""Temporal state hook: takes this frame's low-resolution (h, w, 3) gain, returns the gain to apply."""
 
 
 def masked_low_pass(image: FloatArray, weight: FloatArray, sigma_px: float) -> FloatArray:
@@ -33,14 +37,19 @@ def _small_low_pass(
 
 
 def transfer_lighting(
-    face: Image, target: Image, weight: FloatArray, sigma_px: float, face_weight: FloatArray | None = None
+    face: Image,
+    target: Image,
+    weight: FloatArray,
+    sigma_px: float,
+    face_weight: FloatArray | None = None,
+    gain_filter: GainFilter | None = None,
 ) -> Image:
     """Give `face` the target's low-frequency shading and tone, keeping its own detail.
 
     result = face · low(target) / low(face), per channel, where low is a masked Gaussian (σ ≈ 6% of the
     face size) and `weight` (any resolution) says which target pixels to learn from (`face_weight`, if
     given, which face pixels: e.g. skin only, so beards and brows do not tint the other side). Works on
-    grey sources where LAB statistics fail.
+    grey sources where LAB statistics fail. `gain_filter` (video) smooths the low-resolution gain over time.
     """
     h, w = face.shape[:2]
     factor = max(1.0, sigma_px / 3.0)
@@ -51,7 +60,8 @@ def transfer_lighting(
     low_face = _small_low_pass(face, face_weight, small_wh, sigma)
     known = (low_face > 1e-3) & (low_target > 1e-3)  # pixels far from any weighted pixel keep gain 1
     gain = np.where(known, low_target / np.where(known, low_face, 1.0), 1.0).astype(np.float32)
-    gain = cv2.resize(np.clip(gain, 0.25, 4.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    gain = np.clip(gain, 0.25, 4.0) if gain_filter is None else gain_filter(np.clip(gain, 0.25, 4.0))
+    gain = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.multiply(face, gain, dtype=cv2.CV_8U)
 
 

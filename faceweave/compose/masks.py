@@ -62,12 +62,14 @@ class SkinModel:
         covariance = np.cov(colour.T) + np.diag([225.0, 4.0, 4.0])  # floors: shading and flat (grey) skin
         return cls(colour.mean(axis=0), np.linalg.inv(covariance).astype(np.float32))
 
-    def distance(self, image: Image) -> FloatArray:
-        """Per-pixel Mahalanobis distance of the colour to the model."""
+    def distance(self, image: Image, luma_weight: float = 1.0) -> FloatArray:
+        """Per-pixel Mahalanobis distance of the colour to the model (`luma_weight` 0: chroma only)."""
         colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb).astype(np.float32) - self.mean
+        colour[..., 0] *= luma_weight
         quad = cv2.transform(colour, self.inverse_covariance)  # per pixel: Σ⁻¹ · c
         return np.sqrt(np.maximum((quad * colour).sum(axis=2), 0)).astype(np.float32)
 
-    def likelihood(self, image: Image, tolerance: float = 3.0) -> FloatArray:
-        """1 for skin-like chroma fading to 0 beyond `tolerance` standard deviations."""
-        return np.clip(1.5 - self.distance(image) / (2 * tolerance), 0.0, 1.0).astype(np.float32)
+    def likelihood(self, image: Image, tolerance: float = 3.0, luma_weight: float = 1.0) -> FloatArray:
+        """1 for skin-like colour fading to 0 beyond `tolerance` standard deviations (`luma_weight` 0: chroma only)."""
+        distance = self.distance(image, luma_weight)
+        return np.clip(1.5 - distance / (2 * tolerance), 0.0, 1.0).astype(np.float32)

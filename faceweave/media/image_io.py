@@ -9,7 +9,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +38,20 @@ _BMP_HEADER_SIZES = frozenset(size.to_bytes(4, "little") for size in (12, 40, 52
 _HEAD_BYTES = 32
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, zlib.error)
 _CORRUPT_HINT = "re-export or re-download the file"
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """Metadata written where the format allows: XMP (JPEG, PNG, WebP, TIFF), EXIF Software/ImageDescription
+    (JPEG, WebP; TIFF tags), PNG iTXt chunks; BMP carries none.
+
+    Example: ``encode_image(image, ".jpg", metadata=ImageMetadata(software="faceweave 0.1.0"))``
+    """
+
+    xmp: bytes = b""
+    software: str = ""
+    description: str = ""
+    png_text: tuple[tuple[str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,8 +106,11 @@ def encode_image(
     alpha: AlphaArray | None = None,
     quality: int = 95,
     text: Mapping[str, str] | None = None,
+    metadata: ImageMetadata | None = None,
 ) -> bytes:
     """Encode in memory; alpha is kept for PNG, WebP and TIFF, `quality` is for JPEG and WebP, `text` for PNG.
+
+    `metadata` (XMP, EXIF text, PNG iTXt) is written into every format that can hold it (all but BMP).
 
     Example: ``encode_image(image, ".png", text={"Software": "faceweave"})[:4]`` gives ``b"\\x89PNG"``
     """
@@ -106,7 +123,8 @@ def encode_image(
         picture.putalpha(Image.fromarray(np.ascontiguousarray(alpha)))
     buffer = io.BytesIO()
     try:
-        picture.save(buffer, format=Image.registered_extensions()[extension], **_save_options(extension, quality, text))
+        options = _save_options(extension, quality, text, metadata or ImageMetadata())
+        picture.save(buffer, format=Image.registered_extensions()[extension], **options)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot encode this image as {extension} ({exc}); try .png instead") from exc
     return buffer.getvalue()
@@ -118,6 +136,7 @@ def write_image(
     alpha: AlphaArray | None = None,
     quality: int = 95,
     text: Mapping[str, str] | None = None,
+    metadata: ImageMetadata | None = None,
 ) -> Path:
     """Write atomically: encode in memory, write a hidden temp file, fsync, rename; failures leave nothing behind.
 
@@ -125,12 +144,40 @@ def write_image(
     """
     target = Path(path)
     extension = check_output_path(target)
-    data = encode_image(image, extension, alpha, quality, text)
+    return write_encoded(target, encode_image(image, extension, alpha, quality, text, metadata))
+
+
+def write_encoded(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write already encoded image bytes atomically (as `write_image` does), e.g. after signing them.
+
+    Example: ``write_encoded("out/result.png", encode_image(image, ".png"))`` gives ``PosixPath('out/result.png')``
+    """
+    target = Path(path)
+    check_output_path(target)
     try:
         _replace_atomically(target, data, _new_file_mode(target))
     except OSError as exc:
         raise MediaError(target, f"cannot write image ({exc.strerror or exc})", "check space and permissions") from exc
     return target
+
+
+def read_image_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Metadata Pillow reads from a file's header (PNG text chunks, "xmp", "exif" bytes) without decoding pixels.
+
+    Example: ``read_image_info("out/result.png").get("xmp", b"")[:9]`` gives ``b'<?xpacket'``
+    """
+    name = os.fspath(path)
+    with _open_for_reading(name) as stream:
+        image_format = _sniff_format(stream.read(_HEAD_BYTES))
+        if image_format is None:
+            problem = "not a supported image (content is not JPEG/PNG/WebP/BMP/TIFF)"
+            raise MediaError(name, problem, "pass an image file")
+        stream.seek(0)
+        try:
+            opened = _OPENERS[image_format](stream)
+            return {key: value for key, value in opened.info.items() if isinstance(key, str)}
+        except _DECODE_ERRORS as exc:
+            raise MediaError(name, f"truncated or corrupt image ({exc})", _CORRUPT_HINT) from exc
 
 
 def check_output_path(path: str | os.PathLike[str]) -> str:
@@ -267,21 +314,49 @@ def _check_arrays(image: ImageArray, alpha: AlphaArray | None) -> None:
         raise UsageError(f"alpha must be an H×W uint8 array {image.shape[:2]}, got {alpha.dtype} {alpha.shape}")
 
 
-def _save_options(extension: str, quality: int, text: Mapping[str, str] | None) -> dict[str, Any]:
+def _save_options(
+    extension: str, quality: int, text: Mapping[str, str] | None, metadata: ImageMetadata
+) -> dict[str, Any]:
     if extension in (".jpg", ".jpeg", ".webp"):
-        return {"quality": quality}
+        return {"quality": quality, **_exif_options(metadata)}
     if extension in (".tif", ".tiff"):
-        return {"compression": "tiff_lzw"}
-    return {"pnginfo": _png_info(text)} if extension == ".png" and text else {}
+        return {"compression": "tiff_lzw", "tiffinfo": _tiff_tags(metadata)}
+    return {"pnginfo": _png_info(text or {}, metadata)} if extension == ".png" else {}
 
 
-def _png_info(text: Mapping[str, str]) -> PngImagePlugin.PngInfo:
+def _exif_options(metadata: ImageMetadata) -> dict[str, Any]:
+    options: dict[str, Any] = {"xmp": metadata.xmp} if metadata.xmp else {}
+    exif = Image.Exif()
+    if metadata.software:
+        exif[0x0131] = metadata.software  # Software
+    if metadata.description:
+        exif[0x010E] = metadata.description  # ImageDescription
+    return {**options, "exif": exif.tobytes()} if len(exif) else options
+
+
+def _tiff_tags(metadata: ImageMetadata) -> dict[int, Any]:
+    tags = {305: metadata.software, 270: metadata.description, 700: metadata.xmp}  # Software, ImageDescription, XMP
+    return {tag: value for tag, value in tags.items() if value}
+
+
+def _png_info(text: Mapping[str, str], metadata: ImageMetadata) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     for key, value in text.items():
-        if not (1 <= len(key) <= 79 and key.isprintable() and max(map(ord, key)) < 256):
-            raise UsageError(f"PNG text keys must be 1-79 printable Latin-1 characters, got {key!r}; use an ASCII key")
+        _check_png_key(key)
         info.add_text(key, value)  # Latin-1 values become tEXt chunks, others iTXt
+    labelled = (("Software", metadata.software), ("Description", metadata.description), *metadata.png_text)
+    for key, value in labelled:
+        if value:
+            _check_png_key(key)
+            info.add_itxt(key, value)
+    if metadata.xmp:
+        info.add_itxt("XML:com.adobe.xmp", metadata.xmp.decode("utf-8"))
     return info
+
+
+def _check_png_key(key: str) -> None:
+    if not (1 <= len(key) <= 79 and key.isprintable() and max(map(ord, key)) < 256):
+        raise UsageError(f"PNG text keys must be 1-79 printable Latin-1 characters, got {key!r}; use an ASCII key")
 
 
 def _replace_atomically(target: Path, data: bytes, mode: int | None) -> None:

@@ -9,11 +9,13 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
-from faceweave.compose.color import transfer_lighting, transfer_reinhard
+from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
 from faceweave.faces import Face
 from faceweave.settings import Settings
+from faceweave.swap.eyes import recolour_irises
 from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.swap.shape import outline_moves, outline_weights, reshape
 from faceweave.swap.source import ATLAS_PX, CHEEK_IDS, AtlasGeometry, SourceIdentity
 from faceweave.swap.topology import Topology
 
@@ -91,6 +93,24 @@ class MeshSwapper:
         self.geometry = AtlasGeometry.create(topology, ATLAS_PX)
         count = self.geometry.surface_count
         self._triangles = self.geometry.triangles if settings.source_eyes else self.geometry.triangles[:count]
+        self._iris_colour = settings.eye_colour and not settings.source_eyes
+        self._outline_weights = outline_weights(topology)
+
+    def fit_shape(self, frame: Image, face: Face, identity: SourceIdentity) -> tuple[Image, Face]:
+        """With `face_shape` > 0: the frame warped so the face takes the source's outline, and the moved face."""
+        strength = self.settings.face_shape * self.settings.blend
+        if strength <= 0:
+            return frame, face
+        moves = outline_moves(
+            face.mesh,
+            identity.shape,
+            self.topology.canonical,
+            self._outline_weights,
+            strength,
+            float(face.pose[0]),
+        )
+        reshaped = reshape(frame, face.mesh, moves, self.topology)
+        return reshaped.frame, dataclasses.replace(face, mesh=reshaped.mesh)
 
     def render(self, frame: Image, face: Face, identity: SourceIdentity) -> Layer | None:
         """The source face drawn in the target's pose, before colour and blend."""
@@ -122,13 +142,13 @@ class MeshSwapper:
             alpha *= np.where(band < 254, skin_target, 1.0)
         return Layer(region, warped, alpha, alpha * skin_target, alpha * skin_source)
 
-    def recolour(self, layer: Layer, frame: Image, face: Face) -> Image:
-        """The layer's face with the target's lighting (or LAB statistics, or unchanged)."""
+    def recolour(self, layer: Layer, frame: Image, face: Face, gain_filter: GainFilter | None = None) -> Image:
+        """The layer's face with the target's lighting (or LAB statistics, or unchanged); video smooths the gain."""
         region = layer.region
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if self.settings.color_mode == "lighting":
             sigma = self.settings.lighting_sigma * face.size
-            return transfer_lighting(layer.face, target, layer.target_skin, sigma, layer.face_skin)
+            return transfer_lighting(layer.face, target, layer.target_skin, sigma, layer.face_skin, gain_filter)
         if self.settings.color_mode == "reinhard":
             return transfer_reinhard(layer.face, target, cv2.resize(layer.alpha, region.shape_hw[::-1]))
         return layer.face
@@ -150,12 +170,19 @@ class MeshSwapper:
         result[region.y0 : region.y1, region.x0 : region.x1] = patch
         return result
 
-    def __call__(self, frame: Image, face: Face, identity: SourceIdentity) -> Image:
+    def __call__(
+        self, frame: Image, face: Face, identity: SourceIdentity, gain_filter: GainFilter | None = None
+    ) -> Image:
         """A copy of `frame` with this face replaced (the frame itself is not modified)."""
+        frame, face = self.fit_shape(frame, face, identity)
         layer = self.render(frame, face, identity)
         if layer is None:
             return frame
-        return self.compose(frame, layer, self.recolour(layer, frame, face), face)
+        result = self.compose(frame, layer, self.recolour(layer, frame, face, gain_filter), face)
+        if self._iris_colour and identity.iris is not None:
+            eyes = self.topology.eye_triangles
+            result = recolour_irises(result, face.mesh, eyes, identity.iris, self.settings.blend)
+        return result
 
 
 def _skin(image: Image, work_points: FloatArray, work_hw: tuple[int, int]) -> FloatArray:

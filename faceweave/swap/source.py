@@ -11,7 +11,9 @@ import numpy.typing as npt
 
 from faceweave.compose.masks import SkinModel, disc_mask, polygon_mask, ramp_from_edge, vertical_ramp
 from faceweave.faces import Face
+from faceweave.swap.eyes import iris_colour
 from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas, surface_areas
+from faceweave.swap.shape import normalise_shape
 from faceweave.swap.topology import Topology
 
 FloatArray = npt.NDArray[np.float32]
@@ -21,6 +23,9 @@ ATLAS_PX = 512
 MIRROR_PENALTY = 0.5  # a region seen directly beats the same region borrowed from the other side
 MIN_FACING = 0.3  # cos of the angle between a triangle's normal and the view; below it the texture is smeared
 CHEEK_IDS = (50, 280, 101, 330, 205, 425, 187, 411)
+OPENING_FEATHER = 1 / 100  # the source fades out over this fraction of the atlas next to eye and mouth openings
+FEATURE_GROW = 1 / 32  # features are exempt from the source skin test, grown by this fraction of the atlas
+SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +39,8 @@ class SourceIdentity:
         embedding: (128,) dlib descriptor (mean over the photos), or None when not computed.
         names: the photos it came from.
         direct_coverage: fraction of the atlas face area seen directly (not mirrored) in some photo.
+        shape: (478, 3) the face's proportions: its meshes aligned onto the canonical face, averaged.
+        iris: (3,) LAB iris colour (median over the photos that show it), or None when no photo does.
     """
 
     texture: Image
@@ -42,6 +49,8 @@ class SourceIdentity:
     embedding: FloatArray | None
     names: tuple[str, ...]
     direct_coverage: float
+    shape: FloatArray
+    iris: FloatArray | None
 
     @classmethod
     def from_faces(
@@ -51,19 +60,26 @@ class SourceIdentity:
         names: Sequence[str],
         border_band: float = 0.04,
         border_mask: bool = True,
+        source_eyes: bool = False,
     ) -> SourceIdentity:
         """Build the atlas from (photo, face) pairs, taking each region from the photo that sees it best."""
         geometry = AtlasGeometry.create(topology, ATLAS_PX)
         candidates = [_project(image, face, topology, geometry) for image, face in photos]
         texture, weight, direct = _combine(candidates, geometry)
+        texture = fill_from_neighbours(texture, weight > 0)
         template, band = _template(topology, geometry, border_band if border_mask else 0.0)
-        alpha = template * (weight > 0)
+        alpha = template * (weight > 0) * _opening_ramp(geometry, eyes_open=not source_eyes)
         if border_mask:
-            alpha *= _source_skin(texture, geometry, _feature_mask(topology, geometry))
+            features = _feature_mask(topology, geometry, FEATURE_GROW)
+            alpha *= _source_skin(texture, geometry, features, _feature_mask(topology, geometry, SOCKET_GROW))
         alpha_u8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
         embeddings = [face.embedding for _, face in photos if face.embedding is not None]
         embedding = np.mean(embeddings, axis=0).astype(np.float32) if embeddings else None
-        return cls(texture, alpha_u8, band, embedding, tuple(names), direct)
+        shape = np.mean([normalise_shape(face.mesh, topology.canonical) for _, face in photos], axis=0)
+        irises = [iris_colour(image, face.mesh, topology.eye_triangles) for image, face in photos]
+        seen = [colour for colour in irises if colour is not None]
+        iris = np.median(seen, axis=0).astype(np.float32) if seen else None
+        return cls(texture, alpha_u8, band, embedding, tuple(names), direct, shape.astype(np.float32), iris)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,24 +165,60 @@ def _template(topology: Topology, geometry: AtlasGeometry, band: float) -> tuple
     return weight.astype(np.float32), np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _feature_mask(topology: Topology, geometry: AtlasGeometry) -> FloatArray:
-    """Atlas-space 0–1 mask over brows, eyes, nose and lips (each hull grown a little, soft edge)."""
+def fill_from_neighbours(image: Image, known: npt.NDArray[np.bool_]) -> Image:
+    """Unknown pixels get a smooth extrapolation of the known ones (pull-push over a pyramid), so that sampling or
+    feathering across the face's edges and openings blends in face colours, not whatever lay outside."""
+    if known.all() or not known.any():
+        return image
+    levels: list[tuple[FloatArray, FloatArray]] = []
+    colour = image.astype(np.float32) * known[..., None]
+    weight = known.astype(np.float32)
+    while min(weight.shape) > 4:
+        levels.append((colour, weight))
+        colour, weight = cv2.pyrDown(colour), cv2.pyrDown(weight)
+    filled = colour / np.maximum(weight, 1e-6)[..., None]
+    for colour, weight in reversed(levels):
+        up = cv2.resize(filled, (weight.shape[1], weight.shape[0]), interpolation=cv2.INTER_LINEAR)
+        share = np.clip(weight, 0.0, 1.0)[..., None]
+        filled = colour / np.maximum(weight, 1e-6)[..., None] * share + up * (1 - share)
+    result = np.where(known[..., None], image, np.clip(filled + 0.5, 0, 255).astype(np.uint8))
+    return result.astype(np.uint8)
+
+
+def _opening_ramp(geometry: AtlasGeometry, eyes_open: bool) -> FloatArray:
+    """0 at the mouth opening (and the eye openings when `eyes_open`) rising to 1 a few pixels away, so the
+    target's own lip and lid margins show through softly instead of meeting the source's at a hard line."""
+    size = geometry.ids.shape[0]
+    empty = (geometry.ids == 0).astype(np.uint8)
+    cv2.floodFill(empty, None, (0, 0), 2)  # the atlas corner lies outside the face
+    openings = empty == 1
+    if eyes_open:
+        openings |= geometry.ids > geometry.surface_count
+    distance = cv2.distanceTransform((~openings).astype(np.uint8), cv2.DIST_L2, 5)
+    return np.clip(distance / (OPENING_FEATHER * size), 0.0, 1.0).astype(np.float32)
+
+
+def _feature_mask(topology: Topology, geometry: AtlasGeometry, grow_fraction: float) -> FloatArray:
+    """Atlas-space 0–1 mask over brows, eyes, nose and lips (each hull grown by `grow_fraction`, soft edge)."""
     size = geometry.ids.shape[0]
     mask = np.zeros((size, size), np.uint8)
     for feature in topology.features:
         mask |= polygon_mask((size, size), geometry.points[feature])
-    grow = 2 * (size // 64) + 1
+    grow = 2 * round(grow_fraction * size) + 1
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), size / 128)
 
 
-def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray) -> FloatArray:
+def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray, sockets: FloatArray) -> FloatArray:
     """1 on the source's skin and features; 0 on its hair, hats, glasses frames or beard, which must not
-    be painted onto the target."""
+    be painted onto the target. Around the features (`sockets`: eye sockets, nostrils, lip corners) only
+    chroma counts, so shadows stay while neutral-coloured glasses frames still go."""
     size = geometry.ids.shape[0]
     cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
     model = SkinModel.from_pixels(texture, cheeks)
     if model is None:
         return np.ones(features.shape, np.float32)
-    skin = cv2.GaussianBlur(model.likelihood(texture), (0, 0), 2)
+    full = model.likelihood(texture)
+    chroma = model.likelihood(texture, luma_weight=0.0)
+    skin = cv2.GaussianBlur(full * (1 - sockets) + chroma * sockets, (0, 0), 2)
     return np.maximum(skin, features).astype(np.float32)

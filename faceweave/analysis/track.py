@@ -1,0 +1,278 @@
+"""Face tracking for video: track ids, detection every N frames or on loss, mesh cropped from the last mesh.
+
+Per frame each live track runs Face Mesh (in tracking mode, one graph per track) on a crop around its previous
+mesh; the detector runs only every `detect_every` frames, when a track is lost, and after a scene cut. New
+detections that no track covers start new tracks. Identity embeddings are cached per track, so reference
+matching costs one embedding per new track, not one per frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceweave.analysis.detect import Detections
+from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
+from faceweave.analysis.smooth import DEFAULT_DT, GainSmoother, MeshSmoother
+from faceweave.faces import Faces
+from faceweave.settings import Settings
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+Detect = Callable[[Image], Detections]
+Embed = Callable[[Faces], FloatArray]
+
+CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
+MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
+GAIN_WEIGHT = 0.35  # share of the new frame in the smoothed lighting gain
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackerStats:
+    """Counters since the tracker was made: frames, detector runs, tracks started, scene cuts."""
+
+    frames: int
+    detections: int
+    tracks_started: int
+    cuts: int
+
+
+class _Track:
+    """One followed face: its own Face Mesh graph, last raw and smoothed mesh, and per-track caches."""
+
+    def __init__(
+        self,
+        track_id: int,
+        estimator: MeshEstimator,
+        box: FloatArray,
+        mesh: FloatArray,
+        score: float,
+        smoother: MeshSmoother,
+    ) -> None:
+        self.track_id = track_id
+        self.estimator = estimator
+        self.box = box
+        self.raw = mesh
+        self.score = score
+        self.smoother = smoother
+        self.mesh = smoother(mesh)
+        self.embedding: FloatArray | None = None
+        self.gain = GainSmoother(GAIN_WEIGHT)
+
+
+def mesh_box(mesh: FloatArray) -> FloatArray:
+    """(4,) x1, y1, x2, y2 around the 468 face points of a mesh."""
+    points = mesh[:468, :2]
+    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+
+
+def _box_size(box: FloatArray) -> float:
+    return float(np.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0)))
+
+
+def follow_box(box: FloatArray, previous: FloatArray, mesh: FloatArray) -> FloatArray:
+    """The crop box moved with the face: shifted with the nose, scaled with the mesh (keeps the detector's framing)."""
+    ratio = _box_size(mesh_box(mesh)) / max(_box_size(mesh_box(previous)), 1.0)
+    nose = mesh[4, :2]
+    offset = ((box[:2] + box[2:]) / 2 - previous[4, :2]) * ratio
+    half = (box[2:] - box[:2]) / 2 * ratio
+    centre = nose + offset
+    return np.concatenate([centre - half, centre + half]).astype(np.float32)
+
+
+def plausible(previous: FloatArray, mesh: FloatArray) -> bool:
+    """Whether a tracked mesh can follow the previous one (no jump in size or position)."""
+    before, after = _box_size(mesh_box(previous)), _box_size(mesh_box(mesh))
+    ratio = after / max(before, 1.0)
+    moved = float(np.linalg.norm(mesh[4, :2] - previous[4, :2]))
+    return 1 / MAX_SCALE_JUMP < ratio < MAX_SCALE_JUMP and moved < before
+
+
+def covered(box: FloatArray, meshes: list[FloatArray]) -> bool:
+    """Whether a detection box holds the nose of an already tracked mesh (or its centre lies in a mesh box)."""
+    centre = (box[:2] + box[2:]) / 2
+    for mesh in meshes:
+        nose, own = mesh[4, :2], mesh_box(mesh)
+        if box[0] <= nose[0] <= box[2] and box[1] <= nose[1] <= box[3]:
+            return True
+        if own[0] <= centre[0] <= own[2] and own[1] <= centre[1] <= own[3]:
+            return True
+    return False
+
+
+def thumbnail(rgb: Image) -> FloatArray:
+    """A 32×18 grey thumbnail, for scene-cut tests."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class FaceTracker:
+    """Follows faces through a video; `update(rgb, seconds)` gives the frame's Faces with track ids.
+
+    Example:
+        >>> tracker = FaceAnalyser(Settings(), mode="video").tracker  # doctest: +SKIP
+        >>> faces = tracker.update(rgb, seconds=0.0)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        detect: Detect,
+        create_estimator: Callable[[], MeshEstimator],
+        canonical: FloatArray,
+    ) -> None:
+        self.settings = settings
+        self._detect = detect
+        self._create_estimator = create_estimator
+        self._canonical = canonical
+        self._pool: list[MeshEstimator] = []
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._since_detection = settings.detect_every  # detect on the first frame
+        self._thumb: FloatArray | None = None
+        self._seconds: float | None = None
+        self._stats = TrackerStats(0, 0, 0, 0)
+
+    @property
+    def stats(self) -> TrackerStats:
+        """Counters since the tracker was made."""
+        return self._stats
+
+    def reset(self) -> None:
+        """Drop every track (the next frame runs the detector)."""
+        for track in self._tracks:
+            self._release(track)
+        self._tracks = []
+        self._since_detection = self.settings.detect_every
+        self._thumb = self._seconds = None
+
+    def update(self, rgb: Image, seconds: float | None = None) -> Faces:
+        """The faces of this RGB frame, tracked from the previous frames; `seconds` is its timestamp."""
+        dt = self._step(seconds)
+        cut = self._scene_cut(rgb)
+        lost = self._follow(rgb, dt)
+        self._since_detection += 1
+        if cut or lost or self._since_detection >= self.settings.detect_every:
+            self._start_tracks(rgb)
+        self._stats = dataclasses.replace(self._stats, frames=self._stats.frames + 1, cuts=self._stats.cuts + cut)
+        return self._faces()
+
+    def gain_filter(self, track_id: int) -> Callable[[FloatArray], FloatArray] | None:
+        """The lighting-gain smoother of a live track (None for unknown ids)."""
+        track = self._find(track_id)
+        return None if track is None else track.gain
+
+    def embed(self, faces: Faces, compute: Embed) -> Faces:
+        """`faces` with embeddings, computing them only for tracks that have none cached yet."""
+        tracks = [self._find(int(i)) for i in faces.tracks]
+        missing = [row for row, track in enumerate(tracks) if track is None or track.embedding is None]
+        fresh = compute(faces[missing]) if missing else np.zeros((0, 128), np.float32)
+        for row, vector in zip(missing, fresh, strict=True):
+            track = tracks[row]
+            if track is not None:
+                track.embedding = vector
+        vectors = np.zeros((len(faces), 128), np.float32)
+        vectors[missing] = fresh
+        for row, track in enumerate(tracks):
+            if row not in missing and track is not None and track.embedding is not None:
+                vectors[row] = track.embedding
+        return faces.with_embedding(vectors)
+
+    def _step(self, seconds: float | None) -> float:
+        if seconds is None or self._seconds is None or seconds <= self._seconds:
+            dt = DEFAULT_DT
+        else:
+            dt = min(seconds - self._seconds, 1.0)
+        self._seconds = seconds
+        return dt
+
+    def _scene_cut(self, rgb: Image) -> bool:
+        thumb = thumbnail(rgb)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None or previous.shape != thumb.shape or not self._tracks:
+            return False
+        if float(np.abs(thumb - previous).mean()) < CUT_THRESHOLD:
+            return False
+        log.debug("scene cut: dropping %d tracks", len(self._tracks))
+        for track in self._tracks:
+            self._release(track)
+        self._tracks = []
+        return True
+
+    def _follow(self, rgb: Image, dt: float) -> bool:
+        """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
+        kept: list[_Track] = []
+        for track in self._tracks:
+            mesh = self._mesh(track.estimator, rgb, track.box)
+            if mesh is None or not plausible(track.raw, mesh):
+                self._release(track)
+                continue
+            if covered(mesh_box(mesh), [t.raw for t in kept]):
+                self._release(track)  # two tracks on one face (a crossing): the older one stays, identity unsure
+                for other in kept:
+                    other.embedding = None
+                continue
+            track.box = follow_box(track.box, track.raw, mesh)
+            track.raw, track.mesh = mesh, track.smoother(mesh, dt)
+            kept.append(track)
+        lost = len(kept) < len(self._tracks)
+        self._tracks = kept
+        return lost
+
+    @staticmethod
+    def _mesh(estimator: MeshEstimator, rgb: Image, box: FloatArray) -> FloatArray | None:
+        """Face Mesh in tracking mode, retried once from scratch (its detector on the crop) when it loses the face."""
+        mesh = estimator(rgb, box)
+        if mesh is None:
+            estimator.reset()
+            mesh = estimator(rgb, box)
+        return mesh
+
+    def _start_tracks(self, rgb: Image) -> None:
+        self._since_detection = 0
+        detections = self._detect(rgb)
+        self._stats = dataclasses.replace(self._stats, detections=self._stats.detections + 1)
+        for box, score in zip(detections.boxes, detections.scores, strict=True):
+            if len(self._tracks) >= self.settings.max_faces:
+                break
+            if covered(box, [t.raw for t in self._tracks]):
+                continue
+            estimator = self._pool.pop() if self._pool else self._create_estimator()
+            mesh = estimator(rgb, box)
+            if mesh is None or covered(mesh_box(mesh), [t.raw for t in self._tracks]):
+                self._release_estimator(estimator)
+                continue
+            smoother = MeshSmoother(self._canonical, self.settings.smoothing, self.settings.smoothing_strength)
+            self._tracks.append(_Track(self._next_id, estimator, box, mesh, float(score), smoother))
+            self._next_id += 1
+            self._stats = dataclasses.replace(self._stats, tracks_started=self._stats.tracks_started + 1)
+
+    def _faces(self) -> Faces:
+        if not self._tracks:
+            return Faces.empty()
+        meshes = np.array([t.mesh for t in self._tracks], np.float32)
+        return Faces(
+            boxes=np.array([mesh_box(m) for m in meshes], np.float32),
+            scores=np.array([t.score for t in self._tracks], np.float32),
+            mesh=meshes,
+            landmarks_5=np.array([five_points(m) for m in meshes], np.float32),
+            pose=np.array([head_pose(m, self._canonical) for m in meshes], np.float32),
+            track_id=np.array([t.track_id for t in self._tracks], np.int64),
+        )
+
+    def _find(self, track_id: int) -> _Track | None:
+        return next((t for t in self._tracks if t.track_id == track_id), None)
+
+    def _release(self, track: _Track) -> None:
+        self._release_estimator(track.estimator)
+
+    def _release_estimator(self, estimator: MeshEstimator) -> None:
+        estimator.reset()
+        self._pool.append(estimator)

@@ -1,0 +1,313 @@
+"""Live mode: camera or stream (or a file played in real time) → Pipeline → window / browser / virtual camera / file.
+
+The capture thread keeps only the newest frame, so the swap always works on the freshest picture and frames
+leave in capture order; latency is measured from a frame's arrival to the moment every sink has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceweave.errors import FaceweaveError, UsageError
+from faceweave.faces import Faces
+from faceweave.media.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
+from faceweave.media.live_sinks import Controls, MjpegSink, RecordSink, Sink, VirtualCameraSink, WindowSink
+from faceweave.media.video_writer import check_video_output
+from faceweave.pipeline import FrameResult, ImageInput, Pipeline
+from faceweave.settings import Settings
+
+Image = npt.NDArray[np.uint8]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveSummary:
+    """What a live run did: frames shown, frames captured and dropped, throughput and latency."""
+
+    frames: int
+    captured: int
+    dropped: int
+    seconds: float
+    fps: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    analyse_ms: float
+    swap_ms: float
+    output_ms: float
+    interrupted: bool
+
+    def to_json(self) -> dict[str, float | int | bool]:
+        """Plain data (rounded) for printing."""
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Analysed:
+    frame: CapturedFrame
+    faces: Faces
+    analyse_ms: float
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+class _Meter:
+    """Running fps (exponential average of frame intervals) and per-frame samples for the summary."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.stages: list[tuple[float, float, float]] = []
+        self.first: float | None = None
+        self.last: float | None = None
+        self.fps = 0.0
+
+    def add(self, done: float, latency: float, stages: tuple[float, float, float]) -> None:
+        if self.last is not None and done > self.last:
+            rate = 1.0 / (done - self.last)
+            self.fps = rate if self.fps == 0 else 0.9 * self.fps + 0.1 * rate
+        self.first = self.first if self.first is not None else done
+        self.last = done
+        self.latencies.append(latency)
+        self.stages.append(stages)
+
+
+def draw_hud(frame: Image, fps: float, latency_ms: float, faces: int) -> Image:
+    """A copy of the frame with fps, latency and face count in the top-left corner."""
+    text = f"{fps:5.1f} fps  {latency_ms:5.1f} ms  {faces} face{'s' if faces != 1 else ''}"
+    scale = max(0.5, frame.shape[0] / 1080)
+    hud = frame.copy()
+    origin = (int(12 * scale), int(34 * scale))
+    cv2.putText(hud, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), int(4 * scale) + 1, cv2.LINE_AA)
+    cv2.putText(hud, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (80, 255, 80), int(2 * scale), cv2.LINE_AA)
+    return hud
+
+
+class LiveSession:
+    """Runs the pipeline on a live source until it ends, `stop()` is called, a window gets q, or Ctrl-C.
+
+    Example:
+        >>> pipeline = Pipeline.from_settings(Settings(), ["me.jpg"], mode="video")  # doctest: +SKIP
+        >>> info, frames = open_input("clip.mp4")  # doctest: +SKIP
+        >>> session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [])  # doctest: +SKIP
+        >>> session.run().fps  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, grabber: FrameGrabber, sinks: Sequence[Sink], controls: Controls | None = None
+    ) -> None:
+        self.pipeline = pipeline
+        self.grabber = grabber
+        self.sinks = list(sinks)
+        self.controls = controls or Controls()
+        self._meter = _Meter()
+        self._failure: BaseException | None = None
+
+    def set_source(self, paths: Sequence[str | os.PathLike[str]]) -> Future[None]:
+        """Switch to other source photos while running (applied between two frames; the future says when)."""
+        return self.controls.request_source([os.fspath(p) for p in paths])
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current frame (thread-safe)."""
+        self.controls.stop.set()
+
+    def run(self, max_frames: int | None = None) -> LiveSummary:
+        """Process frames until the source ends or a stop; always closes the sinks (a recording stays playable).
+
+        Two stages overlap on two threads: analysis (tracking, Face Mesh) of the newest frame runs while the
+        previous frame is swapped and sent out; OpenCV and MediaPipe release the GIL while they work.
+        """
+        began, interrupted = time.perf_counter(), False
+        analysed: queue.Queue[_Analysed | None] = queue.Queue(maxsize=1)
+        worker = threading.Thread(target=self._analyse_loop, args=(analysed,), name="faceweave-live-analyse")
+        worker.start()
+        try:
+            while max_frames is None or len(self._meter.latencies) < max_frames:
+                item = analysed.get()
+                if item is None:
+                    break
+                self._step(item)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.info("live: interrupted, finishing outputs")
+        finally:
+            self.controls.stop.set()
+            with contextlib.suppress(queue.Empty):
+                analysed.get_nowait()  # unblock the worker
+            worker.join()
+            self.close()
+        if self._failure is not None:
+            raise self._failure
+        return self._summary(time.perf_counter() - began, interrupted)
+
+    def _analyse_loop(self, out: queue.Queue[_Analysed | None]) -> None:
+        try:
+            while not self.controls.stop.is_set():
+                self._apply_requests()  # here: this thread owns the analyser's models
+                frame = self.grabber.get(timeout=0.1)
+                if frame is None:
+                    if self.grabber.ended:
+                        break
+                    continue
+                began = time.perf_counter()
+                faces = self.pipeline.analyser.analyse_frame(frame.image, seconds=frame.seconds)
+                item = _Analysed(frame, faces, (time.perf_counter() - began) * 1000)
+                while not self.controls.stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # re-raised by run() on the caller's thread
+            self._failure = exc
+        finally:
+            with contextlib.suppress(queue.Full):
+                out.put(None, timeout=1.0)
+
+    def close(self) -> None:
+        """Stop the capture and close every sink (finalising a recording); errors of one sink do not skip others."""
+        self.grabber.close()
+        errors: list[BaseException] = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # every sink gets closed; the first error is raised after
+                errors.append(exc)
+        self.sinks = []
+        if errors:
+            raise errors[0]
+
+    def _step(self, item: _Analysed) -> FrameResult:
+        frame = item.frame
+        result = self.pipeline.process(frame.image, item.faces, seconds=frame.seconds)
+        output = time.perf_counter()
+        shown = result.image
+        if self.controls.hud and any(sink.overlay for sink in self.sinks):
+            latency = (self._meter.latencies[-1] if self._meter.latencies else 0.0) * 1000
+            shown = draw_hud(result.image, self._meter.fps, latency, len(result.faces))
+        for sink in self.sinks:
+            sink.send(shown if sink.overlay else result.image, frame)
+        done = time.perf_counter()
+        analyse_ms = item.analyse_ms + result.stage_ms[0]
+        self._meter.add(done, done - frame.captured, (analyse_ms, result.stage_ms[1], (done - output) * 1000))
+        return result
+
+    def _apply_requests(self) -> None:
+        while True:
+            try:
+                paths, done = self.controls.requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.pipeline.set_sources(paths)
+            except FaceweaveError as exc:
+                log.warning("live: source not changed: %s", exc)
+                done.set_exception(exc)
+            else:
+                log.info("live: source changed to %s", ", ".join(map(str, paths)))
+                done.set_result(None)
+
+    def _summary(self, seconds: float, interrupted: bool) -> LiveSummary:
+        meter = self._meter
+        count = len(meter.latencies)
+        span = (meter.last or 0.0) - (meter.first or 0.0)
+        fps = (count - 1) / span if count > 1 and span > 0 else 0.0
+        stages = np.array(meter.stages, np.float64).reshape(-1, 3)
+        medians = [statistics.median(stages[:, i]) if count else 0.0 for i in range(3)]
+        return LiveSummary(
+            frames=count,
+            captured=self.grabber.captured,
+            dropped=self.grabber.dropped,
+            seconds=seconds,
+            fps=fps,
+            p50_latency_ms=_percentile(meter.latencies, 50) * 1000,
+            p95_latency_ms=_percentile(meter.latencies, 95) * 1000,
+            analyse_ms=float(medians[0]),
+            swap_ms=float(medians[1]),
+            output_ms=float(medians[2]),
+            interrupted=interrupted,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveOptions:
+    """Where frames come from and go to (the `faceweave live` flags)."""
+
+    camera: int | None = None
+    input: str | None = None
+    realtime: bool = False
+    record: str | None = None
+    serve: int | None = None
+    window: bool = False
+    virtual_camera: bool = False
+    hud: bool = True
+
+    def check(self) -> None:
+        """UsageError for contradictory options (before anything opens)."""
+        if (self.camera is None) == (self.input is None):
+            raise UsageError("give exactly one of --camera N or --input FILE_OR_URL")
+        if self.realtime and self.input is None:
+            raise UsageError("--realtime applies to --input files (a camera is real time already)")
+        if self.serve is not None and not 0 <= self.serve <= 65535:
+            raise UsageError(f"--serve must be a port between 0 and 65535, got {self.serve}")
+        if self.record is not None:
+            check_video_output(self.record)
+
+
+def open_source(options: LiveOptions) -> tuple[SourceInfo, Callable[[], FrameGrabber]]:
+    """Open the camera or input (DeviceError / MediaError when it cannot be); the callable starts capturing."""
+    if options.camera is not None:
+        info, frames = open_camera(options.camera)
+        return info, lambda: FrameGrabber(frames, realtime=False, drop=True)
+    assert options.input is not None
+    info, frames = open_input(options.input)
+    stream = "://" in options.input and not options.input.startswith("file://")
+    realtime = options.realtime and not stream
+    return info, lambda: FrameGrabber(frames, realtime=realtime, drop=realtime or stream)
+
+
+def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls) -> list[Sink]:
+    """The sinks the options ask for; on failure those already made are closed again."""
+    sinks: list[Sink] = []
+    try:
+        if options.record is not None:
+            sinks.append(RecordSink(options.record, info))
+        if options.serve is not None:
+            server = MjpegSink(controls, options.serve)
+            log.warning("live view: %s", server.url)
+            sinks.append(server)
+        if options.window:
+            sinks.append(WindowSink(controls))
+        if options.virtual_camera:
+            sinks.append(VirtualCameraSink(info))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
+
+
+def create_session(
+    settings: Settings, sources: Sequence[ImageInput], options: LiveOptions, references: Sequence[ImageInput] = ()
+) -> LiveSession:
+    """Check options, open the source (fails fast on a missing camera), load models, open the sinks."""
+    options.check()
+    info, start = open_source(options)
+    pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
+    controls = Controls(hud=options.hud)
+    sinks = create_sinks(options, info, controls)
+    return LiveSession(pipeline, start(), sinks, controls)

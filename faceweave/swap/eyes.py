@@ -1,0 +1,89 @@
+"""Iris colour: the target keeps its own eyes (gaze, lids, blinks, catch-lights), recoloured to the source's irises.
+
+Eye colour is part of who someone is, gaze is part of what they are doing: so the eye openings stay the
+target's pixels and only the irises move toward the source's measured colour (LAB shift inside a soft iris
+disc clipped to the eye opening; pupil and sclera untouched in effect since the disc is the iris).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+Image = npt.NDArray[np.uint8]
+
+IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))  # (centre, contour) per eye
+LIGHTNESS_SHARE = 0.6  # how much of the lightness difference to apply (the rest keeps the target's shading)
+MIN_PIXELS = 12  # fewer iris pixels than this (closed eyes, tiny faces): no measurement
+
+
+def iris_mask(shape_hw: tuple[int, int], mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]) -> FloatArray:
+    """(h, w) 0–1: both iris discs, soft-edged, clipped to the eye openings (so lids cover the iris as they do)."""
+    h, w = shape_hw
+    opening = np.zeros((h, w), np.uint8)
+    fixed = np.round(mesh[:, :2] * 4).astype(np.int32)
+    for triangle in eye_triangles:
+        cv2.fillConvexPoly(opening, fixed[triangle], 255, lineType=cv2.LINE_8, shift=2)
+    discs = np.zeros((h, w), np.float32)
+    for centre, contour in IRISES:
+        radius = float(np.linalg.norm(mesh[list(contour), :2] - mesh[centre, :2], axis=1).mean())
+        if radius < 1.0:
+            continue
+        cx, cy = (round(float(v) * 4) for v in mesh[centre, :2])
+        cv2.circle(discs, (cx, cy), round(radius * 4), 1.0, -1, lineType=cv2.LINE_AA, shift=2)
+    soft = cv2.GaussianBlur(discs, (0, 0), 0.8)
+    return (soft * (opening.astype(np.float32) / 255)).astype(np.float32)
+
+
+def iris_colour(image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]) -> FloatArray | None:
+    """(3,) median LAB colour of the visible irises (pupil and highlights left out), or None when too few pixels."""
+    box = _box(mesh, image.shape[:2])
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    local = mesh.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    mask = iris_mask((y1 - y0, x1 - x0), local, eye_triangles) > 0.5
+    if mask.sum() < MIN_PIXELS:
+        return None
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)[mask].astype(np.float32)
+    low, high = np.percentile(lab[:, 0], [25, 85])
+    kept = lab[(lab[:, 0] >= low) & (lab[:, 0] <= high)]
+    return np.median(kept if len(kept) >= MIN_PIXELS // 2 else lab, axis=0).astype(np.float32)
+
+
+def recolour_irises(
+    image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32], colour: FloatArray, strength: float = 1.0
+) -> Image:
+    """A copy of `image` whose irises (found from `mesh`) are shifted toward the LAB `colour`."""
+    box = _box(mesh, image.shape[:2])
+    current = iris_colour(image, mesh, eye_triangles)
+    if box is None or current is None or strength <= 0:
+        return image
+    x0, y0, x1, y1 = box
+    local = mesh.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    mask = iris_mask((y1 - y0, x1 - x0), local, eye_triangles) * strength
+    shift = (colour - current) * np.array([LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
+    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab += mask[..., None] * shift
+    recoloured = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    result = image.copy()
+    patch = result[y0:y1, x0:x1]
+    touched = mask > 1e-3  # the LAB round trip is not exact: leave every other pixel as it was
+    patch[touched] = recoloured[touched]
+    return result
+
+
+def _box(mesh: FloatArray, frame_hw: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The clipped rectangle around both eyes (iris points with a margin), or None when outside the frame."""
+    points = mesh[[centre for centre, _ in IRISES] + [p for _, contour in IRISES for p in contour], :2]
+    radius = float(np.linalg.norm(points[2:6] - points[0], axis=1).mean()) * 3 + 2  # rows: 2 centres, contours
+    x0, y0 = (max(0, int(v - radius)) for v in points.min(axis=0))
+    x1 = min(int(frame_hw[1]), int(points[:, 0].max() + radius) + 1)
+    y1 = min(int(frame_hw[0]), int(points[:, 1].max() + radius) + 1)
+    return None if x1 - x0 < 3 or y1 - y0 < 3 else (x0, y0, x1, y1)

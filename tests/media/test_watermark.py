@@ -1,0 +1,108 @@
+"""Tests for faceweave.media.watermark on real public-domain portraits: invisible, survives re-saves, no false hits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from faceweave.errors import UsageError
+from faceweave.media.watermark import embed_watermark, find_watermark, psnr
+
+Pixels = npt.NDArray[np.uint8]
+PAYLOAD = 0xFACE_0801
+
+
+def jpeg(image: Pixels, quality: int) -> Pixels:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), np.uint8)
+
+
+def half(image: Pixels) -> Pixels:
+    return np.asarray(cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def portraits(hopper: Pixels, astronaut: Pixels) -> dict[str, Pixels]:
+    return {"hopper": hopper, "astronaut": astronaut}
+
+
+@pytest.fixture(scope="module")
+def marked(portraits: dict[str, Pixels]) -> dict[str, Pixels]:
+    return {name: embed_watermark(image, PAYLOAD) for name, image in portraits.items()}
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut"])
+def test_mark_is_invisible(portraits: dict[str, Pixels], marked: dict[str, Pixels], name: str) -> None:
+    assert psnr(portraits[name], marked[name]) >= 40.0
+    assert np.abs(marked[name].astype(int) - portraits[name]).max() <= 12  # no visible spikes either
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        pytest.param(lambda image: image, id="lossless"),
+        pytest.param(lambda image: jpeg(image, 90), id="jpeg-q90"),  # the required case
+        pytest.param(lambda image: jpeg(image, 75), id="jpeg-q75"),
+        pytest.param(lambda image: jpeg(half(image), 90), id="resize-50%-then-q90"),
+        pytest.param(lambda image: np.ascontiguousarray(image[37:437, 53:453]), id="crop-400px-odd-offset"),
+    ],
+)
+@pytest.mark.parametrize("name", ["hopper", "astronaut"])
+def test_mark_survives(marked: dict[str, Pixels], name: str, attack: object) -> None:
+    match = find_watermark(attack(marked[name]))  # type: ignore[operator]
+    assert match is not None
+    assert match.payload == PAYLOAD
+
+
+def test_reports_scale_of_a_resized_copy(marked: dict[str, Pixels]) -> None:
+    match = find_watermark(half(marked["astronaut"]))
+    assert match is not None and match.scale == 0.5
+
+
+def unmarked_images(hopper: Pixels, astronaut: Pixels) -> dict[str, Pixels]:
+    rng = np.random.default_rng(3)
+    gradient = np.broadcast_to(np.linspace(0, 255, 640, dtype=np.uint8)[np.newaxis, :, np.newaxis], (480, 640, 3))
+    return {
+        "hopper": hopper,
+        "astronaut": astronaut,
+        "hopper-q90": jpeg(hopper, 90),
+        "astronaut-half": half(astronaut),
+        "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),
+        "flat-grey": np.full((300, 400, 3), 128, np.uint8),
+        "gradient": np.ascontiguousarray(gradient),
+        "jpeg-blocks": jpeg(cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (640, 480)), 50),
+    }
+
+
+def test_no_false_positives(hopper: Pixels, astronaut: Pixels) -> None:
+    found = {name: find_watermark(image) for name, image in unmarked_images(hopper, astronaut).items()}
+    assert found == dict.fromkeys(found)
+
+
+@pytest.mark.parametrize(
+    ("shape", "payload"),
+    [
+        ((64, 64, 3), 0),  # smaller than one tile: nothing to find, but marking works
+        ((130, 700, 3), 2**32 - 1),  # thin strip, largest payload
+    ],
+)
+def test_marks_any_size(shape: tuple[int, int, int], payload: int) -> None:
+    image = np.full(shape, 100, np.uint8)
+    assert embed_watermark(image, payload).shape == shape
+
+
+@pytest.mark.parametrize(
+    ("payload", "strength", "image"),
+    [
+        (-1, 2.0, np.zeros((8, 8, 3), np.uint8)),  # negative payload
+        (2**32, 2.0, np.zeros((8, 8, 3), np.uint8)),  # 33 bits
+        (1, 0.0, np.zeros((8, 8, 3), np.uint8)),  # no strength
+        (1, 2.0, np.zeros((8, 8), np.uint8)),  # grey image
+    ],
+)
+def test_rejects_bad_arguments(payload: int, strength: float, image: Pixels) -> None:
+    with pytest.raises(UsageError, match="watermark"):
+        embed_watermark(image, payload, strength)

@@ -1,0 +1,126 @@
+"""Live mode: newest-frame capture, sessions over a file (ends cleanly, recording playable), bad inputs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from clip_factory import face_frames, write_clip
+
+from faceweave import cli
+from faceweave.errors import DeviceError
+from faceweave.live import LiveOptions, LiveSession, create_session
+from faceweave.media.capture import FrameGrabber, open_camera, open_input
+from faceweave.media.live_sinks import RecordSink
+from faceweave.media.video_io import probe_video
+from faceweave.pipeline import Pipeline
+from faceweave.samples import sample_path
+from faceweave.settings import Settings
+
+Image = npt.NDArray[np.uint8]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 frames at 20 fps (1 s) of a real face moving over a background."""
+    from fractions import Fraction
+
+    frames, boxes = face_frames((320, 240), 20, with_face=20)
+    return write_clip(tmp_path_factory.mktemp("live") / "clip.mp4", frames, fps=Fraction(20), boxes=boxes).path
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_settings(Settings(), [sample_path("hopper")], mode="video")
+
+
+def _numbered(count: int, interval: float) -> Iterator[tuple[Image, float]]:
+    for i in range(count):
+        time.sleep(interval)
+        yield np.full((4, 4, 3), i, np.uint8), i * interval
+
+
+def test_grabber_keeps_only_the_newest_frame_when_processing_is_slow() -> None:
+    with FrameGrabber(_numbered(30, 0.005), realtime=False, drop=True) as grabber:
+        seen = []
+        while (frame := grabber.get(timeout=2.0)) is not None:
+            seen.append(frame.index)
+            time.sleep(0.03)  # a slow consumer
+    assert seen == sorted(seen)  # capture order
+    assert seen[-1] == 29  # the newest frame is never lost
+    assert len(seen) < 20 and grabber.dropped == 30 - len(seen)
+
+
+def test_grabber_without_drop_delivers_every_frame() -> None:
+    with FrameGrabber(_numbered(10, 0.0), realtime=False, drop=False) as grabber:
+        seen = []
+        while (frame := grabber.get(timeout=2.0)) is not None:
+            seen.append(frame.index)
+            time.sleep(0.005)
+    assert seen == list(range(10)) and grabber.dropped == 0
+
+
+def test_missing_camera_is_a_device_error_with_its_own_exit_code() -> None:
+    with pytest.raises(DeviceError, match="camera 97"):
+        open_camera(97)
+    assert cli.main(["live", "--source", str(sample_path("hopper")), "--camera", "97"]) == cli.EXIT_DEVICE
+
+
+def test_live_file_session_ends_cleanly_and_records_every_frame(clip: Path, pipeline: Pipeline, tmp_path: Path) -> None:
+    info, frames = open_input(str(clip))
+    record = tmp_path / "live.mp4"
+    session = LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [RecordSink(record, info)])
+    summary = session.run()
+    assert summary.frames == summary.captured == 20 and summary.dropped == 0
+    assert probe_video(record).frames == 20
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_live_realtime_plays_at_native_rate_and_source_can_change(clip: Path, tmp_path: Path) -> None:
+    options = LiveOptions(input=str(clip), realtime=True, record=str(tmp_path / "rt.mp4"))
+    session = create_session(Settings(), [sample_path("hopper")], options)
+    changed = session.set_source([sample_path("astronaut")])
+    began = time.perf_counter()
+    summary = session.run()
+    assert time.perf_counter() - began >= 0.9  # 20 frames at 20 fps
+    assert changed.result(timeout=5) is None
+    assert summary.frames + summary.dropped == 20
+    assert probe_video(tmp_path / "rt.mp4").frames == summary.frames
+
+
+def test_source_that_fails_midway_ends_cleanly_and_recording_stays_playable(pipeline: Pipeline, tmp_path: Path) -> None:
+    def dropping() -> Iterator[tuple[Image, float]]:
+        for i in range(5):
+            yield np.full((120, 160, 3), 40 * i, np.uint8), i / 10
+        raise OSError("connection reset by peer")
+
+    from faceweave.media.capture import SourceInfo
+
+    record = tmp_path / "dropped.mp4"
+    grabber = FrameGrabber(dropping(), realtime=False, drop=False)
+    session = LiveSession(pipeline, grabber, [RecordSink(record, SourceInfo("x", 160, 120, 10))])  # type: ignore[arg-type]
+    summary = session.run()
+    assert summary.frames == 5 and isinstance(grabber.error, OSError)
+    assert probe_video(record).frames == 5
+
+
+def test_stop_from_another_thread_finalises_the_recording(clip: Path, pipeline: Pipeline, tmp_path: Path) -> None:
+    info, frames = open_input(str(clip))
+    record = tmp_path / "stopped.mp4"
+    session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [RecordSink(record, info)])
+    threading.Timer(0.3, session.stop).start()
+    summary = session.run()
+    assert 0 < summary.frames < 20
+    assert probe_video(record).frames == summary.frames
+
+
+def test_bench_live_json_line(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench", "--live", "--input", str(clip), "--json"]) == cli.EXIT_OK
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["fps"] > 0 and figures["p95_latency_ms"] > 0
