@@ -132,6 +132,7 @@ class LiveSession:
         previous frame is swapped and sent out; OpenCV and MediaPipe release the GIL while they work.
         """
         began, interrupted = time.perf_counter(), False
+        self.pipeline.reset()
         analysed: queue.Queue[_Analysed | None] = queue.Queue(maxsize=1)
         worker = threading.Thread(target=self._analyse_loop, args=(analysed,), name="faceweave-live-analyse")
         worker.start()

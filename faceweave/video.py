@@ -82,6 +82,7 @@ def swap_video(
     """
     began = time.perf_counter()
     frames = swapped = 0
+    pipeline.reset()  # tracks and smoothing start fresh with every video
     with VideoReader(target, start, end) as reader:
         total = expected_frames(reader.info, reader.span)
         with VideoWriter(output, reader.info, options, audio_from=target, span=reader.span) as writer:

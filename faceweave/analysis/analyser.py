@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.analysis.detect import Detections, DlibDetector, MediaPipeDetector, merge_detections
+from faceweave.analysis.detect import Detections, Detector, DlibDetector, MediaPipeDetector, merge_detections
 from faceweave.analysis.identity import DlibEmbedder
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
 from faceweave.analysis.track import FaceTracker
@@ -42,6 +42,7 @@ class FaceAnalyser:
         use_dlib = kind in ("dlib", "both") or (kind == "auto" and mode == "still")
         self._mediapipe = MediaPipeDetector(settings.detector_score) if use_mediapipe else None
         self._dlib = DlibDetector() if use_dlib else None
+        self._scrfd = _scrfd_detector(settings) if kind == "scrfd" else None
         self._mesh = MeshEstimator()
         self._embedder: DlibEmbedder | None = None
         self._canonical = load_topology().canonical
@@ -52,7 +53,7 @@ class FaceAnalyser:
         """The video tracker (made on first use; "video" mode frames go through it)."""
         if self._tracker is None:
             self._tracker = FaceTracker(
-                self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=True), self._canonical
+                self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=False), self._canonical
             )
         return self._tracker
 
@@ -68,6 +69,8 @@ class FaceAnalyser:
         found = Detections.empty()
         if self._mediapipe is not None:
             found = self._mediapipe(rgb)
+        if self._scrfd is not None:
+            found = self._scrfd(rgb)
         if self._dlib is not None:
             found = merge_detections(found, self._dlib(rgb))
         sizes = np.sqrt(np.prod(np.clip(found.boxes[:, 2:] - found.boxes[:, :2], 0, None), axis=1))
@@ -118,6 +121,14 @@ class FaceAnalyser:
         if self._embedder is None:
             self._embedder = DlibEmbedder()
         return self._embedder(rgb, faces.mesh)
+
+
+def _scrfd_detector(settings: Settings) -> Detector:
+    """The SCRFD ONNX detector (catalog model scrfd_10g; needs onnxruntime)."""
+    from faceweave.analysis.scrfd import ScrfdDetector
+    from faceweave.models.loader import load_model
+
+    return ScrfdDetector(load_model("scrfd_10g", settings, task="detector"), settings.detector_score)
 
 
 def _mesh_box(mesh: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

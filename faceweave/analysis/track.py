@@ -1,9 +1,10 @@
 """Face tracking for video: track ids, detection every N frames or on loss, mesh cropped from the last mesh.
 
-Per frame each live track runs Face Mesh (in tracking mode, one graph per track) on a crop around its previous
-mesh; the detector runs only every `detect_every` frames, when a track is lost, and after a scene cut. New
-detections that no track covers start new tracks. Identity embeddings are cached per track, so reference
-matching costs one embedding per new track, not one per frame.
+Per frame each live track runs Face Mesh (one graph per track) on a crop box that follows the face only when
+it moves (a still face keeps an identical crop, so its mesh does not jitter by itself). The detector runs only
+every `detect_every` frames, when a track is lost, and after a scene cut. New detections that no track covers
+start new tracks. Identity embeddings are cached per track, so reference matching costs one embedding per new
+track, not one per frame.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ Embed = Callable[[Faces], FloatArray]
 
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
+BOX_SLACK = 0.04  # the crop box moves only when the face moved more than this × its size (stable crops)
 GAIN_WEIGHT = 0.35  # share of the new frame in the smoothed lighting gain
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class _Track:
         self.track_id = track_id
         self.estimator = estimator
         self.box = box
+        self.anchor = mesh  # the mesh `box` was last placed from
         self.raw = mesh
         self.score = score
         self.smoother = smoother
@@ -219,7 +222,9 @@ class FaceTracker:
                 for other in kept:
                     other.embedding = None
                 continue
-            track.box = follow_box(track.box, track.raw, mesh)
+            moved = follow_box(track.box, track.anchor, mesh)
+            if float(np.abs(moved - track.box).max()) > BOX_SLACK * _box_size(track.box):
+                track.box, track.anchor = moved, mesh  # a still face keeps its crop: no self-made jitter
             track.raw, track.mesh = mesh, track.smoother(mesh, dt)
             kept.append(track)
         lost = len(kept) < len(self._tracks)
@@ -228,7 +233,7 @@ class FaceTracker:
 
     @staticmethod
     def _mesh(estimator: MeshEstimator, rgb: Image, box: FloatArray) -> FloatArray | None:
-        """Face Mesh in tracking mode, retried once from scratch (its detector on the crop) when it loses the face."""
+        """Face Mesh on the track's crop, retried once after a reset when it finds no face."""
         mesh = estimator(rgb, box)
         if mesh is None:
             estimator.reset()

@@ -23,6 +23,7 @@ ATLAS_PX = 512
 MIRROR_PENALTY = 0.5  # a region seen directly beats the same region borrowed from the other side
 MIN_FACING = 0.3  # cos of the angle between a triangle's normal and the view; below it the texture is smeared
 CHEEK_IDS = (50, 280, 101, 330, 205, 425, 187, 411)
+FOREHEAD_FADE = 0.45  # the source fades in over this share of the forehead, from the mesh top toward the brows
 OPENING_FEATHER = 1 / 100  # the source fades out over this fraction of the atlas next to eye and mouth openings
 FEATURE_GROW = 1 / 32  # features are exempt from the source skin test, grown by this fraction of the atlas
 SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only
@@ -157,7 +158,7 @@ def _template(topology: Topology, geometry: AtlasGeometry, band: float) -> tuple
     points = geometry.points
     top = float(points[topology.forehead_top, 1].min())
     brow = float(points[topology.protected, 1].min())
-    forehead = vertical_ramp((size, size), top, top + 0.45 * (brow - top))
+    forehead = vertical_ramp((size, size), top, top + FOREHEAD_FADE * (brow - top))
     template = edge * forehead
     hull = polygon_mask((size, size), points[topology.protected]).astype(np.float32) / 255
     protected = cv2.GaussianBlur(hull, (0, 0), band * size / 4)
