@@ -49,6 +49,23 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-watermark", dest="watermark", action="store_false", default=None, help="no invisible mark")
     group.add_argument("--c2pa-cert", help="PEM certificate chain: sign outputs with C2PA (needs --c2pa-key)")
     group.add_argument("--c2pa-key", help="PEM private key of --c2pa-cert")
+    _add_model_settings(parser)
+
+
+def _add_model_settings(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("neural models (see `faceweave models list`; none is downloaded unless asked)")
+    group.add_argument("--swapper", help="mesh (embedded default) or a catalog swapper, e.g. inswapper_128")
+    group.add_argument("--enhancer", help="none (default) or a face enhancer: gfpgan_1.4, codeformer, gpen_bfr_512")
+    group.add_argument("--frame-enhancer", help="none (default) or real_esrgan_x2 / real_esrgan_x4")
+    group.add_argument("--enhancer-blend", type=float, help="enhancer strength 0–1 (0.8)")
+    group.add_argument("--codeformer-fidelity", type=float, help="CodeFormer fidelity weight 0–1 (0.5)")
+    group.add_argument("--pixel-boost", type=int, help="swap crop size 128 / 256 / 384 / 512 (128)")
+    group.add_argument("--providers", help="ONNX Runtime providers, e.g. cuda,cpu (auto: the best installed)")
+    group.add_argument("--device-id", type=int, help="GPU index for cuda / tensorrt / directml (0)")
+    group.add_argument("--model-dir", help="model folder (FACEWEAVE_MODEL_DIR; default ~/.cache/faceweave/models)")
+    group.add_argument(
+        "--download-models", dest="model_download", action="store_true", default=None, help="fetch missing models"
+    )
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -57,6 +74,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
         *("max_image_pixels", "jpeg_quality", "watermark", "c2pa_cert", "c2pa_key", "eye_colour", "face_shape"),
         *("detect_every", "smoothing", "smoothing_strength"),
+        *("swapper", "enhancer", "frame_enhancer", "enhancer_blend", "codeformer_fidelity", "pixel_boost"),
+        *("providers", "device_id", "model_dir", "model_download"),
     )
     flags = {name: getattr(args, name, None) for name in names}
     return load_settings(getattr(args, "config", None), **flags, **extra)
@@ -129,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="show an image's provenance: labels, C2PA manifest, watermark")
     inspect.add_argument("file", type=Path)
+
+    from faceweave.models import commands as model_commands
+
+    model_commands.add_parser(commands)
     return parser
 
 
@@ -275,6 +298,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from faceweave.models import commands as model_commands
+
+    return model_commands.run(args, print)
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from faceweave.media.inspection import inspect_image
 
@@ -292,6 +321,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "live": cmd_live,
     "inspect": cmd_inspect,
+    "models": cmd_models,
 }
 
 

@@ -7,19 +7,24 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.analyser import FaceAnalyser, Mode
 from faceweave.analysis.select import match_references, pick_faces
+from faceweave.compose.color import GainFilter
 from faceweave.errors import NoFaceError, UsageError
-from faceweave.faces import Faces
+from faceweave.faces import Face, Faces
 from faceweave.media.image_io import LoadedImage, read_image
 from faceweave.settings import Settings
 from faceweave.swap.mesh_swap import MeshSwapper
 from faceweave.swap.source import SourceIdentity
 from faceweave.swap.topology import load_topology
+
+if TYPE_CHECKING:
+    from faceweave.swap.onnx_swap import Plugins
 
 Image = npt.NDArray[np.uint8]
 ImageInput = str | os.PathLike[str] | Image | LoadedImage
@@ -44,6 +49,8 @@ class Binding:
 
     identity: SourceIdentity
     reference: npt.NDArray[np.float32] | None = None
+    latent: npt.NDArray[np.float32] | None = None
+    """The neural swapper's source latent (None with the mesh swapper)."""
 
 
 def load_input(item: ImageInput, settings: Settings, name: str = "<array>") -> LoadedImage:
@@ -65,11 +72,19 @@ class Pipeline:
         >>> result = pipeline.process(frame)  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings, analyser: FaceAnalyser, swapper: MeshSwapper, bindings: list[Binding]):
+    def __init__(
+        self,
+        settings: Settings,
+        analyser: FaceAnalyser,
+        swapper: MeshSwapper,
+        bindings: list[Binding],
+        plugins: Plugins | None = None,
+    ):
         self.settings = settings
         self.analyser = analyser
         self.swapper = swapper
         self.bindings = bindings
+        self.plugins = plugins
 
     @classmethod
     def from_settings(
@@ -92,16 +107,19 @@ class Pipeline:
         # Read every file first: a bad path fails in milliseconds, before any model loads.
         sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
         references = [load_input(item, settings, name="<reference>") for item in references]
+        from faceweave.swap.onnx_swap import Plugins  # imported only here: keeps the cold start lean
+
+        plugins = Plugins.from_settings(settings)  # neural models (when chosen) fail fast, before the mesh loads
         analyser = FaceAnalyser(settings, mode=mode)
-        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology()), [])
+        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology()), [], plugins)
         if len(references) > 1:
             pipeline.bindings = [
-                Binding(pipeline.build_identity([s]), pipeline.reference_embedding(r))
+                pipeline.build_binding([s], pipeline.reference_embedding(r))
                 for s, r in zip(sources, references, strict=True)
             ]
         else:
             reference = pipeline.reference_embedding(references[0]) if references else None
-            pipeline.bindings = [Binding(pipeline.build_identity(sources), reference)]
+            pipeline.bindings = [pipeline.build_binding(sources, reference)]
         return pipeline
 
     def _main_face(self, loaded: LoadedImage, role: str) -> Faces:
@@ -114,11 +132,20 @@ class Pipeline:
 
     def build_identity(self, sources: Sequence[ImageInput]) -> SourceIdentity:
         """A SourceIdentity from one or more photos of one person (largest face of each)."""
+        return self.build_binding(sources).identity
+
+    def build_binding(self, sources: Sequence[ImageInput], reference: npt.NDArray[np.float32] | None = None) -> Binding:
+        """A Binding from photos of one person: the mesh identity, plus the neural latent when a model swaps."""
         photos, names = [], []
         for i, item in enumerate(sources):
             loaded = load_input(item, self.settings, name=f"<source {i}>")
             photos.append((loaded.image, self._main_face(loaded, "source")[0]))
             names.append(loaded.name)
+        neural = None if self.plugins is None else self.plugins.swapper
+        latent = None if neural is None else neural.latent(photos)
+        return Binding(self._mesh_identity(photos, names), reference, latent)
+
+    def _mesh_identity(self, photos: list[tuple[Image, Face]], names: list[str]) -> SourceIdentity:
         topology = self.swapper.topology
         settings = self.settings
         return SourceIdentity.from_faces(
@@ -135,7 +162,12 @@ class Pipeline:
     def set_sources(self, sources: Sequence[ImageInput]) -> None:
         """Replace the source identity (keeps any reference of the first binding); for live mode."""
         reference = self.bindings[0].reference if len(self.bindings) == 1 else None
-        self.bindings = [Binding(self.build_identity(sources), reference)]
+        self.bindings = [self.build_binding(sources, reference)]
+
+    def reset(self) -> None:
+        """Forget the video state (tracks, smoothing): call before a new, unrelated sequence of frames."""
+        if self.analyser.mode == "video":
+            self.analyser.tracker.reset()
 
     def assign(self, image: Image, faces: Faces) -> tuple[Faces, list[tuple[int, SourceIdentity]]]:
         """Which face gets which identity under the settings (faces gain embeddings in reference mode)."""
@@ -149,6 +181,14 @@ class Pipeline:
         references = np.array([b.reference for b in self.bindings], np.float32)
         matches = match_references(faces, references, self.settings.reference_threshold)
         return faces, [(i, self.bindings[int(m)].identity) for i, m in enumerate(matches) if m >= 0]
+
+    def _swap_one(self, image: Image, face: Face, identity: SourceIdentity, gain: GainFilter | None) -> Image:
+        """One face swapped by the neural swapper when one is chosen, else by the mesh swapper."""
+        neural = None if self.plugins is None else self.plugins.swapper
+        latent = next((b.latent for b in self.bindings if b.identity is identity), None)
+        if neural is None or latent is None:
+            return self.swapper(image, face, identity, gain)
+        return neural(image, face, latent)
 
     def process(self, image: Image, faces: Faces | None = None, *, seconds: float | None = None) -> FrameResult:
         """Swap the selected faces of one BGR frame (faces are analysed here unless given).
@@ -164,6 +204,8 @@ class Pipeline:
         tracker = self.analyser.tracker if self.analyser.mode == "video" else None
         for index, identity in assignments:
             gain = None if tracker is None else tracker.gain_filter(int(faces.tracks[index]))
-            result = self.swapper(result, faces[index], identity, gain)
+            result = self._swap_one(result, faces[index], identity, gain)
+        if self.plugins is not None:
+            result = self.plugins.enhance(result, [faces[i] for i, _ in assignments])
         stage_ms = ((analysed - began) * 1000, (time.perf_counter() - analysed) * 1000)
         return FrameResult(result, faces, tuple(i for i, _ in assignments), stage_ms)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from faceweave.errors import UsageError
+from faceweave.models import catalog
 
-Detector = Literal["auto", "mediapipe", "dlib", "both"]
+Detector = Literal["auto", "mediapipe", "dlib", "both", "scrfd"]
 Selector = Literal["all", "largest", "index", "reference"]
 FaceOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "large-small", "small-large", "best-worst"]
 BlendMode = Literal["feather", "pyramid", "poisson"]
@@ -40,6 +41,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "jpeg_quality": (1, 100),
     "detect_every": (1, 10_000),
     "smoothing_strength": (0.0, 1.0),
+    "enhancer_blend": (0.0, 1.0),
+    "codeformer_fidelity": (0.0, 1.0),
+    "device_id": (0, 1_000),
 }
 
 
@@ -78,6 +82,17 @@ class Settings:
     watermark: bool = True
     c2pa_cert: str = ""
     c2pa_key: str = ""
+    # Neural plug-ins (catalog names; see `faceweave models list`). "mesh" / "none": the embedded defaults.
+    swapper: str = "mesh"
+    enhancer: str = "none"
+    frame_enhancer: str = "none"
+    enhancer_blend: float = 0.8
+    codeformer_fidelity: float = 0.5
+    pixel_boost: int = 128
+    providers: str = "auto"
+    device_id: int = 0
+    model_dir: str = ""
+    model_download: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in CHOICES.items():
@@ -91,6 +106,19 @@ class Settings:
         if bool(self.c2pa_cert) != bool(self.c2pa_key):
             missing = "c2pa_key" if self.c2pa_cert else "c2pa_cert"
             raise UsageError(f"C2PA signing needs both c2pa_cert and c2pa_key; set {missing} too (or neither)")
+        self._check_models()
+
+    def _check_models(self) -> None:
+        for name, default, task in (
+            ("swapper", "mesh", "swapper"),
+            ("enhancer", "none", "face_enhancer"),
+            ("frame_enhancer", "none", "frame_enhancer"),
+        ):
+            choices = (default, *catalog.names(task))
+            if getattr(self, name) not in choices:
+                raise UsageError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.pixel_boost not in (128, 256, 384, 512):
+            raise UsageError(f"pixel_boost must be 128, 256, 384 or 512, got {self.pixel_boost!r}")
 
     def replace(self, **changes: Any) -> Settings:
         """Return a validated copy with some fields changed."""

@@ -39,6 +39,37 @@ def iris_mask(shape_hw: tuple[int, int], mesh: FloatArray, eye_triangles: npt.ND
 
 def iris_colour(image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]) -> FloatArray | None:
     """(3,) median LAB colour of the visible irises (pupil and highlights left out), or None when too few pixels."""
+    found = _irises(image, mesh, eye_triangles)
+    return None if found is None else found[2]
+
+
+def recolour_irises(
+    image: Image,
+    mesh: FloatArray,
+    eye_triangles: npt.NDArray[np.int32],
+    colour: FloatArray,
+    strength: float = 1.0,
+    in_place: bool = False,
+) -> Image:
+    """`image` (a copy unless `in_place`) with the irises (found from `mesh`) shifted toward the LAB `colour`."""
+    found = _irises(image, mesh, eye_triangles) if strength > 0 else None
+    if found is None:
+        return image
+    (x0, y0, x1, y1), mask, current, lab = found
+    weight = mask * strength
+    shift = (colour - current) * np.array([LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
+    touched = weight > 1e-3  # the LAB round trip is not exact: leave every other pixel as it was
+    moved = np.clip(lab[touched] + weight[touched][:, None] * shift + 0.5, 0, 255).astype(np.uint8)
+    result = image if in_place else image.copy()
+    patch = result[y0:y1, x0:x1]
+    patch[touched] = cv2.cvtColor(moved[None], cv2.COLOR_LAB2BGR)[0]
+    return result
+
+
+def _irises(
+    image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]
+) -> tuple[tuple[int, int, int, int], FloatArray, FloatArray, FloatArray] | None:
+    """Box around the eyes, soft iris mask and LAB pixels there, and the median iris colour; None if unseen."""
     box = _box(mesh, image.shape[:2])
     if box is None:
         return None
@@ -46,37 +77,16 @@ def iris_colour(image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.in
     local = mesh.copy()
     local[:, 0] -= x0
     local[:, 1] -= y0
-    mask = iris_mask((y1 - y0, x1 - x0), local, eye_triangles) > 0.5
-    if mask.sum() < MIN_PIXELS:
+    mask = iris_mask((y1 - y0, x1 - x0), local, eye_triangles)
+    inside = mask > 0.5
+    if inside.sum() < MIN_PIXELS:
         return None
-    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)[mask].astype(np.float32)
-    low, high = np.percentile(lab[:, 0], [25, 85])
-    kept = lab[(lab[:, 0] >= low) & (lab[:, 0] <= high)]
-    return np.median(kept if len(kept) >= MIN_PIXELS // 2 else lab, axis=0).astype(np.float32)
-
-
-def recolour_irises(
-    image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32], colour: FloatArray, strength: float = 1.0
-) -> Image:
-    """A copy of `image` whose irises (found from `mesh`) are shifted toward the LAB `colour`."""
-    box = _box(mesh, image.shape[:2])
-    current = iris_colour(image, mesh, eye_triangles)
-    if box is None or current is None or strength <= 0:
-        return image
-    x0, y0, x1, y1 = box
-    local = mesh.copy()
-    local[:, 0] -= x0
-    local[:, 1] -= y0
-    mask = iris_mask((y1 - y0, x1 - x0), local, eye_triangles) * strength
-    shift = (colour - current) * np.array([LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
     lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
-    lab += mask[..., None] * shift
-    recoloured = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
-    result = image.copy()
-    patch = result[y0:y1, x0:x1]
-    touched = mask > 1e-3  # the LAB round trip is not exact: leave every other pixel as it was
-    patch[touched] = recoloured[touched]
-    return result
+    pixels = lab[inside]
+    low, high = np.percentile(pixels[:, 0], [25, 85])
+    kept = pixels[(pixels[:, 0] >= low) & (pixels[:, 0] <= high)]
+    colour = np.median(kept if len(kept) >= MIN_PIXELS // 2 else pixels, axis=0).astype(np.float32)
+    return box, mask, colour, lab
 
 
 def _box(mesh: FloatArray, frame_hw: tuple[int, ...]) -> tuple[int, int, int, int] | None:

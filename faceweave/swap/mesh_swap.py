@@ -181,7 +181,7 @@ class MeshSwapper:
         result = self.compose(frame, layer, self.recolour(layer, frame, face, gain_filter), face)
         if self._iris_colour and identity.iris is not None:
             eyes = self.topology.eye_triangles
-            result = recolour_irises(result, face.mesh, eyes, identity.iris, self.settings.blend)
+            result = recolour_irises(result, face.mesh, eyes, identity.iris, self.settings.blend, in_place=True)
         return result
 
 

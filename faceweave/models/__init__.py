@@ -1,0 +1,1 @@
+"""Neural model plug-ins: catalog of ModelSpecs, a verified file store and the one ONNX Runtime session factory."""

@@ -1,0 +1,122 @@
+"""`faceweave models list | download | verify | import | remove`: the command-line side of the model store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from faceweave.errors import ModelError, UsageError
+from faceweave.models.catalog import CATALOG, find_spec
+from faceweave.models.spec import ModelSpec
+from faceweave.models.store import DownloadProgress, ModelStore, licence_notice, licence_text
+from faceweave.settings import load_settings
+
+Write = Callable[[str], None]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the `models` command and its sub-commands."""
+    models = commands.add_parser("models", help="list, download, verify, import or remove neural model files")
+    models.add_argument("--model-dir", help="model folder (default FACEWEAVE_MODEL_DIR or ~/.cache/faceweave/models)")
+    actions = models.add_subparsers(dest="models_command", required=True)
+    actions.add_parser("list", help="catalog models, licences and which are in the store")
+    download = actions.add_parser("download", help="download models (resumes partial files; verifies sha256)")
+    download.add_argument("names", nargs="+", metavar="NAME")
+    download.add_argument("--allow-unverified", action="store_true", help="accept models with no pinned sha256")
+    verify = actions.add_parser("verify", help="re-hash stored models (all present ones by default)")
+    verify.add_argument("names", nargs="*", metavar="NAME")
+    imported = actions.add_parser("import", help="copy a model file you already have into the store")
+    imported.add_argument("path", type=Path)
+    imported.add_argument("--name", help="catalog name (default: the one whose file name matches)")
+    imported.add_argument("--allow-unverified", action="store_true", help="accept models with no pinned sha256")
+    remove = actions.add_parser("remove", help="delete models from the store")
+    remove.add_argument("names", nargs="+", metavar="NAME")
+
+
+def _size(spec: ModelSpec) -> str:
+    return "?" if spec.size is None else f"{spec.size / 1e6:.0f} MB"
+
+
+def list_models(store: ModelStore, write: Write) -> int:
+    """One line per catalog model: name, task, size, stored or not, licence."""
+    write(f"models in {store.root}:")
+    for spec in CATALOG.values():
+        state = "stored" if store.is_present(spec) else "-"
+        pinned = "" if spec.sha256 else " (no pinned sha256)"
+        write(f"  {spec.name:<20} {spec.task:<15} {_size(spec):>7}  {state:<6}  {licence_text(spec)}{pinned}")
+    return 0
+
+
+def download_models(store: ModelStore, names: list[str], allow_unverified: bool, write: Write) -> int:
+    """Download each named model (already stored ones are only verified)."""
+    specs = [find_spec(name) for name in names]
+    for spec in specs:
+        if store.is_present(spec):
+            write(f"{spec.name}: already in {store.path(spec)}")
+            continue
+        write(f"downloading {licence_notice(spec)}")
+        path = store.download(spec, _progress_bar(), allow_unverified)
+        sys.stderr.write("\n")
+        write(f"{spec.name}: {path}")
+    return 0
+
+
+def verify_models(store: ModelStore, names: list[str], write: Write) -> int:
+    """Hash stored models; 1 when any does not match its pinned sha256."""
+    specs = [find_spec(name) for name in names] if names else [s for s in CATALOG.values() if store.is_present(s)]
+    failed = 0
+    for spec in specs:
+        result = store.verify(spec)
+        write(f"{spec.name}: {result.status}{'' if result.sha256 is None else ' sha256 ' + result.sha256}")
+        failed += result.status in ("mismatch", "missing")
+    if not specs:
+        write(f"no models in {store.root}")
+    return 1 if failed else 0
+
+
+def import_model(store: ModelStore, path: Path, name: str | None, allow_unverified: bool, write: Write) -> int:
+    """Copy a local file into the store under a catalog name (checked against its sha256)."""
+    if name is None:
+        matches = [spec for spec in CATALOG.values() if spec.file_name == path.name]
+        if not matches:
+            raise UsageError(f"'{path.name}' is no catalog file name; pass --name (see `faceweave models list`)")
+        name = matches[0].name
+    spec = find_spec(name)
+    write(f"{spec.name}: {store.import_file(path, spec, allow_unverified)}")
+    return 0
+
+
+def remove_models(store: ModelStore, names: list[str], write: Write) -> int:
+    """Delete named models from the store."""
+    for spec in [find_spec(name) for name in names]:
+        write(f"{spec.name}: {'removed' if store.remove(spec) else 'was not stored'}")
+    return 0
+
+
+def _progress_bar() -> Callable[[DownloadProgress], None]:
+    def show(progress: DownloadProgress) -> None:
+        total = f" / {progress.total / 1e6:.1f} MB" if progress.total else ""
+        sys.stderr.write(f"\r  {progress.name}: {progress.done / 1e6:.1f} MB{total}   ")
+        sys.stderr.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace, write: Write) -> int:
+    """Run a parsed `faceweave models ...` command."""
+    settings = load_settings(model_dir=args.model_dir)
+    store = ModelStore.from_dir(settings.model_dir)
+    command = args.models_command
+    if command == "list":
+        return list_models(store, write)
+    if command == "download":
+        return download_models(store, args.names, args.allow_unverified, write)
+    if command == "verify":
+        return verify_models(store, args.names, write)
+    if command == "import":
+        return import_model(store, args.path, args.name, args.allow_unverified, write)
+    if command == "remove":
+        return remove_models(store, args.names, write)
+    raise ModelError(f"unknown models command {command!r}")

@@ -1,0 +1,36 @@
+"""load_model: catalog name → verified file in the store → checked ONNX Runtime session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faceweave.errors import UsageError
+from faceweave.models.catalog import find_spec
+from faceweave.models.session import Runner, RuntimeOptions, create_session
+from faceweave.models.store import ModelStore
+from faceweave.settings import Settings
+
+
+def runtime_options(settings: Settings) -> RuntimeOptions:
+    """Session options from Settings (providers, device; TensorRT engines cached beside the models)."""
+    store = ModelStore.from_dir(settings.model_dir)
+    return RuntimeOptions.from_text(
+        settings.providers, device_id=settings.device_id, trt_cache_dir=str(store.root / "tensorrt")
+    )
+
+
+def model_path(name: str, settings: Settings) -> Path:
+    """The verified file of a catalog model; downloaded first only when settings.model_download is set."""
+    return ModelStore.from_dir(settings.model_dir).ensure(find_spec(name), download=settings.model_download)
+
+
+def load_model(name: str, settings: Settings, task: str | None = None) -> Runner:
+    """A checked session for a catalog model (`task`: refuse a model made for something else).
+
+    Example:
+        >>> runner = load_model("gfpgan_1.4", Settings(providers="cuda"))  # doctest: +SKIP
+    """
+    spec = find_spec(name)
+    if task is not None and spec.task != task:
+        raise UsageError(f"model {name!r} is a {spec.task}, not a {task}; see `faceweave models list`")
+    return create_session(spec, model_path(name, settings), runtime_options(settings))

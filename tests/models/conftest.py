@@ -1,0 +1,54 @@
+"""Fixtures for the neural model tests: a loopback file server and test ONNX files pinned in the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from model_factory import (
+    FileServer,
+    arcface_like,
+    inswapper_like,
+    pinned,
+    restorer_like,
+    scrfd_like,
+    serve,
+    upscaler_like,
+)
+
+from faceweave.models.catalog import CATALOG
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def model_bytes() -> dict[str, bytes]:
+    """Test files for catalog names, each with that model's contract."""
+    return {
+        "inswapper_128": inswapper_like(),
+        "arcface_w600k_r50": arcface_like(),
+        "gfpgan_1.4": restorer_like(),
+        "codeformer": restorer_like(codeformer=True),
+        "real_esrgan_x2": upscaler_like(2),
+        "scrfd_10g": scrfd_like(),
+    }
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    """A loopback HTTP server (files added by the test)."""
+    with serve({}) as state:
+        yield state
+
+
+@pytest.fixture
+def stocked(tmp_path: Path, model_bytes: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A model folder holding the test files, with the catalog re-pinned to their hashes."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name, data in model_bytes.items():
+        spec = pinned(CATALOG[name], data)
+        monkeypatch.setitem(CATALOG, name, spec)
+        (folder / spec.file_name).write_bytes(data)
+    return folder
