@@ -152,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     from faceweave.models import commands as model_commands
 
     model_commands.add_parser(commands)
+
+    from faceweave.service import commands as service_commands
+
+    _add_settings(service_commands.add_serve_parser(commands))
+    service_commands.add_keys_parser(commands)
     return parser
 
 
@@ -304,6 +309,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return model_commands.run(args, print)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from faceweave.service import commands as service_commands
+
+    return service_commands.serve(args, _settings(args), print)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from faceweave.service import commands as service_commands
+
+    return service_commands.keys(args, print)
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from faceweave.media.inspection import inspect_image
 
@@ -322,6 +339,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "live": cmd_live,
     "inspect": cmd_inspect,
     "models": cmd_models,
+    "serve": cmd_serve,
+    "keys": cmd_keys,
 }
 
 

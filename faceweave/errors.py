@@ -26,6 +26,10 @@ class MediaError(FaceweaveError):
             message += f"; {hint}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type[MediaError], tuple[str, str, str]]:
+        """Pickle with the constructor's arguments (worker processes and Ray send errors back)."""
+        return type(self), (self.path, self.problem, self.hint)
+
 
 class NoFaceError(FaceweaveError):
     """No usable face was found where one is required (source, target or reference)."""
@@ -33,10 +37,16 @@ class NoFaceError(FaceweaveError):
     def __init__(self, role: str, name: str, hint: str = "", matching: bool = False) -> None:
         self.role = role
         self.name = name
+        self.hint = hint
+        self.matching = matching
         message = f"no face {'matching the reference ' if matching else ''}found in {role} '{name}'"
         if hint:
             message += f"; {hint}"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[NoFaceError], tuple[str, str, str, bool]]:
+        """Pickle with the constructor's arguments (worker processes and Ray send errors back)."""
+        return type(self), (self.role, self.name, self.hint, self.matching)
 
 
 class ModelError(FaceweaveError):

@@ -67,7 +67,7 @@ class Settings:
     blend: float = 1.0
     blend_mode: BlendMode = "feather"
     color_mode: ColorMode = "lighting"
-    lighting_sigma: float = 0.12
+    lighting_sigma: float = 0.2
     border_mask: bool = True
     border_band: float = 0.02
     source_eyes: bool = False

@@ -255,19 +255,37 @@ def write_labelled_image(
 
     Example: ``write_labelled_image("out/result.jpg", image, Settings()).watermark_payload`` gives the mark's payload
     """
-    from faceweave.media.c2pa_sign import sign_image
-    from faceweave.media.watermark import embed_watermark
-
     extension = check_output_path(path)
     label = label or label_for(settings)
     if extension == ".bmp":
         log.warning("BMP has no metadata fields: '%s' carries the watermark but no label; use .png", path)
+    write_encoded(path, encode_labelled_image(image, extension, settings, alpha=alpha, label=label, swapped=swapped))
+    return label
+
+
+def encode_labelled_image(
+    image: ImageArray,
+    extension: str,
+    settings: Settings,
+    *,
+    alpha: AlphaArray | None = None,
+    label: Label | None = None,
+    swapped: bool = True,
+) -> bytes:
+    """`write_labelled_image` in memory: the watermarked, labelled (and, when configured, signed) encoded bytes.
+
+    Example: ``encode_labelled_image(image, ".png", Settings(), label=label_for(Settings(), job_id="j1"))[:4]``
+    gives ``b"\\x89PNG"``
+    """
+    from faceweave.media.c2pa_sign import sign_image
+    from faceweave.media.watermark import embed_watermark
+
+    label = label or label_for(settings)
     marked = embed_watermark(image, label.watermark_payload) if settings.watermark and swapped else image
     data = encode_image(marked, extension, alpha, settings.jpeg_quality, metadata=image_metadata(label))
     if settings.c2pa_cert:
         data = sign_image(data, extension, label, Path(settings.c2pa_cert), Path(settings.c2pa_key))
-    write_encoded(path, data)
-    return label
+    return data
 
 
 def _qualified(key: str) -> str:

@@ -22,11 +22,11 @@ from faceweave.swap.topology import MESH_POINTS, Topology
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
 
-RING = 1.5  # the warp fades out between the outline and this multiple of it (from the outline's centre)
+RING = 1.35  # the warp fades out between the outline and this multiple of it (from the outline's centre)
 MAX_MOVE = 0.1  # largest vertex move, as a fraction of the canonical face width
 FEATURE_FALLOFF = 0.14  # vertices this far (× face width) from any feature move fully
 FULL_YAW, NO_YAW = 25.0, 45.0  # full strength up to FULL_YAW degrees of yaw, none beyond NO_YAW
-MAX_WORK_SIDE = 320
+MAX_WORK_SIDE = 192  # the displacement is small and smooth: a coarse map upsampled is exact enough
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,17 +120,29 @@ def _backward_map(
     order: npt.NDArray[np.int32],
     hw: tuple[int, int],
 ) -> tuple[FloatArray, FloatArray]:
-    """Full-size remap maps: each output pixel's position in the input (identity outside the triangles)."""
+    """Full-size remap maps: each output pixel's position in the input (identity outside the triangles).
+
+    Built as a displacement on a coarse grid: inside a proper triangle it is a convex blend of the vertex
+    moves, so anything longer than the longest move comes from a sliver triangle and is clamped.
+    """
     h, w = hw
     scale = min(1.0, MAX_WORK_SIDE / max(h, w))
     work = (after + 0.5) * scale - 0.5
     small_h, small_w = max(1, round(h * scale)), max(1, round(w * scale))
     ids = rasterise(work, triangles, order, (small_h, small_w))
     map_x, map_y = dense_map(ids, affine_maps(after, before, triangles), scale)
+    grid_x = ((np.arange(small_w, dtype=np.float32) + 0.5) / scale - 0.5)[None, :]
+    grid_y = ((np.arange(small_h, dtype=np.float32) + 0.5) / scale - 0.5)[:, None]
     outside = ids == 0
-    map_x[outside] = ((np.arange(small_w, dtype=np.float32) + 0.5) / scale - 0.5)[None, :].repeat(small_h, 0)[outside]
-    map_y[outside] = ((np.arange(small_h, dtype=np.float32) + 0.5) / scale - 0.5)[:, None].repeat(small_w, 1)[outside]
+    dx = np.where(outside, 0.0, map_x - grid_x).astype(np.float32)
+    dy = np.where(outside, 0.0, map_y - grid_y).astype(np.float32)
+    limit = float(np.linalg.norm(before - after, axis=1).max()) + 0.5
+    length = np.sqrt(dx * dx + dy * dy)
+    shrink = np.minimum(1.0, limit / np.maximum(length, 1e-6)).astype(np.float32)
+    dx, dy = dx * shrink, dy * shrink
     if scale < 1.0:
-        map_x = cv2.resize(map_x, (w, h), interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize(map_y, (w, h), interpolation=cv2.INTER_LINEAR)
-    return map_x, map_y
+        dx = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR)
+        dy = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR)
+    full_x = np.arange(w, dtype=np.float32)[None, :]
+    full_y = np.arange(h, dtype=np.float32)[:, None]
+    return (dx + full_x).astype(np.float32), (dy + full_y).astype(np.float32)

@@ -135,3 +135,21 @@ def test_swap_with_face_shape_moves_the_result_toward_the_source_shape(astronaut
     )
     assert with_shape < without  # the outline moved toward the source's
     assert with_shape < before
+
+
+def test_no_pixel_moves_farther_than_the_largest_vertex_move(topology: Topology) -> None:
+    from faceweave.swap.shape import _backward_map, _warp_triangles
+
+    mesh = _posed(topology.canonical, 15.0, scale=120.0)
+    rng = np.random.default_rng(5)
+    moves = (rng.normal(0, 3, (len(mesh), 2)) * outline_weights(topology)[:, None]).astype(np.float32)
+    moved = mesh.copy()
+    moved[:, :2] += moves
+    centre = mesh[topology.oval, :2].mean(axis=0)
+    outer = centre + RING * (mesh[topology.oval, :2] - centre)
+    triangles, order = _warp_triangles(moved, topology)
+    before = np.concatenate([mesh[:, :2], outer]).astype(np.float32)
+    after = np.concatenate([moved[:, :2], outer]).astype(np.float32)
+    map_x, map_y = _backward_map(after, before, triangles, order, (480, 640))
+    ys, xs = np.mgrid[0:480, 0:640]
+    assert np.hypot(map_x - xs, map_y - ys).max() <= np.linalg.norm(moves, axis=1).max() + 0.6

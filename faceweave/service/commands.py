@@ -1,0 +1,105 @@
+"""`faceweave serve` and `faceweave keys create | list | revoke`: the command-line side of the service."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from faceweave.errors import UsageError
+from faceweave.service.config import MB, ServiceConfig, default_data_dir
+from faceweave.service.keys import KeyStore
+from faceweave.settings import Settings
+
+Write = Callable[[str], None]
+
+
+def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Register `serve`; returns its parser so the CLI can add the swap settings to it."""
+    serve = commands.add_parser("serve", help="REST API and web UI on http://HOST:PORT/ (needs faceweave[service])")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", type=Path, help=f"jobs, results and keys (default {default_data_dir()})")
+    serve.add_argument("--api-key", action="append", default=[], help="also accept this key for this run (repeatable)")
+    serve.add_argument("--no-auth", action="store_true", help="no API key needed (only with a localhost --host)")
+    serve.add_argument("--workers", type=int, default=1, help="worker threads, each with its own models (1)")
+    serve.add_argument("--queue-size", type=int, default=8, help="requests that may wait; more get 503 (8)")
+    serve.add_argument("--max-upload-mb", type=float, default=20, help="largest image upload (20)")
+    serve.add_argument("--max-video-mb", type=float, default=200, help="largest video upload (200)")
+    serve.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, in pixels (40e6)")
+    serve.add_argument("--rate-limit", type=int, default=120, help="requests per minute per key; 0: none (120)")
+    serve.add_argument("--result-ttl", type=float, default=3600, help="seconds job results are kept (3600)")
+    serve.add_argument("--require-consent", action="store_true", help="refuse swaps without a consent statement")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
+    return serve
+
+
+def add_keys_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `keys` and its sub-commands."""
+    keys = commands.add_parser("keys", help="create, list or revoke the service's API keys")
+    keys.add_argument("--data-dir", type=Path, help=f"where keys.sqlite lives (default {default_data_dir()})")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="make a key and print it (shown once; only its hash is stored)")
+    create.add_argument("--name", default="", help="who or what the key is for")
+    actions.add_parser("list", help="ids, names, creation and revocation times")
+    revoke = actions.add_parser("revoke", help="revoke a key by id (requests with it get 403)")
+    revoke.add_argument("id")
+
+
+def service_config(args: argparse.Namespace, settings: Settings) -> ServiceConfig:
+    """The ServiceConfig the `serve` flags describe."""
+    return ServiceConfig(
+        data_dir=args.data_dir or default_data_dir(),
+        host=args.host,
+        port=args.port,
+        api_keys=tuple(args.api_key),
+        no_auth=args.no_auth,
+        workers=args.workers,
+        queue_size=args.queue_size,
+        max_upload_bytes=int(args.max_upload_mb * MB),
+        max_video_bytes=int(args.max_video_mb * MB),
+        max_image_pixels=args.max_pixels,
+        rate_limit=args.rate_limit,
+        result_ttl_s=args.result_ttl,
+        require_consent=args.require_consent,
+        cors_origins=tuple(args.cors_origin),
+        settings=settings,
+    )
+
+
+def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
+    """Run the service until Ctrl-C (uvicorn, one process; the workers are threads)."""
+    config = service_config(args, settings)
+    try:
+        import uvicorn
+
+        from faceweave.service.app import create_app
+        from faceweave.service.observe import configure_json_logs
+    except ImportError as exc:
+        raise UsageError(
+            f"the service needs its extra ({exc.name} is missing): pip install 'faceweave[service]'"
+        ) from None
+    if not config.no_auth and not config.api_keys and not KeyStore(config.keys_path).list_keys():
+        write(f"warning: no API keys in {config.keys_path}; create one with `faceweave keys create`")
+    configure_json_logs()
+    write(f"faceweave service on http://{config.host}:{config.port}/ (API docs at /docs)")
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_config=None, access_log=False)
+    return 0
+
+
+def keys(args: argparse.Namespace, write: Write) -> int:
+    """`keys create | list | revoke`."""
+    store = KeyStore((args.data_dir or default_data_dir()) / "keys.sqlite")
+    if args.keys_command == "create":
+        record, secret = store.create(args.name)
+        write(f"id {record.id}  name {record.name or '-'}")
+        write(f"key {secret}")
+        write("(shown once: only its hash is stored; send it as `Authorization: Bearer KEY`)")
+    elif args.keys_command == "list":
+        for record in store.list_keys():
+            state = f"revoked {record.revoked}" if record.revoked else "active"
+            write(f"{record.id}  {record.name or '-':<20}  created {record.created}  {state}")
+    else:
+        record = store.revoke(args.id)
+        write(f"{record.id} revoked {record.revoked}")
+    return 0

@@ -1,0 +1,255 @@
+"""The /v1 endpoints: synchronous image swap, and video / image-batch jobs stored until fetched or expired."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from faceweave.errors import UsageError
+from faceweave.media.image_io import LoadedImage
+from faceweave.service.config import OPTION_FIELDS
+from faceweave.service.engine import SwapInput, SwapOutput, digest_sources
+from faceweave.service.errors import ServiceError
+from faceweave.service.jobs import JobKind, new_job_id
+from faceweave.service.pool import PRIORITY_JOB, QueueFullError
+from faceweave.service.runner import IMAGES_RESULT
+from faceweave.service.state import Service
+from faceweave.service.uploads import decode_upload, read_upload, store_video
+from faceweave.settings import BlendMode, ColorMode, FaceOrder, Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1")
+MAX_SOURCES = 8
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text}
+    for code, text in {
+        400: "bad option or missing consent",
+        401: "missing API key",
+        403: "wrong or revoked API key",
+        413: "upload too large (bytes or pixels)",
+        415: "not an image / video by content",
+        422: "no face, corrupt media or invalid field",
+        429: "rate limit (Retry-After)",
+        503: "queue full (Retry-After)",
+    }.items()
+}
+
+
+class SwapOptions(BaseModel):
+    """Options a client may set per request (a safe subset of Settings) plus output format and consent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    selector: Literal["all", "largest", "index"] | None = None
+    face_order: FaceOrder | None = None
+    face_index: int | None = Field(None, ge=0, le=1000)
+    blend: float | None = Field(None, ge=0.0, le=1.0)
+    blend_mode: BlendMode | None = None
+    color_mode: ColorMode | None = None
+    source_eyes: bool | None = None
+    eye_colour: bool | None = None
+    face_shape: float | None = Field(None, ge=0.0, le=1.0)
+    border_mask: bool | None = None
+    detector_score: float | None = Field(None, ge=0.0, le=1.0)
+    min_face_size: int | None = Field(None, ge=1, le=10_000)
+    max_faces: int | None = Field(None, ge=1, le=1000)
+    jpeg_quality: int | None = Field(None, ge=1, le=100)
+    require_face: bool | None = None
+    format: Literal["auto", "jpg", "png", "webp"] = "auto"
+    consent: str | None = Field(None, max_length=2000, description="consent statement recorded in the label")
+
+    def overrides(self) -> dict[str, Any]:
+        """The Settings fields this request changes."""
+        return {name: getattr(self, name) for name in OPTION_FIELDS if getattr(self, name) is not None}
+
+
+Sources = Annotated[list[UploadFile], File(description="photos of the source person (1 to 8)")]
+Options = Annotated[SwapOptions, Form()]
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _settings(service: Service, options: SwapOptions) -> Settings:
+    try:
+        return service.base.replace(**options.overrides())
+    except UsageError as exc:
+        raise ServiceError(400, str(exc)) from exc
+
+
+def _consent(service: Service, options: SwapOptions) -> str | None:
+    consent = (options.consent or "").strip() or None
+    if consent is None and service.config.require_consent:
+        raise ServiceError(400, "this service requires a `consent` field: a statement that the people shown agreed")
+    if consent is not None and not consent.isprintable():
+        raise ServiceError(400, "consent must be printable text on one line")
+    return consent
+
+
+def _retry(service: Service, reason: str) -> ServiceError:
+    service.metrics.rejected.labels("queue").inc()
+    headers = {"Retry-After": str(service.config.retry_after_s)}
+    return ServiceError(503, f"all workers are busy ({reason}); retry later", headers)
+
+
+async def _images(service: Service, uploads: Sequence[UploadFile], role: str) -> tuple[list[bytes], list[LoadedImage]]:
+    limit, pixels = service.config.max_upload_bytes, service.config.max_image_pixels
+    blobs = [await read_upload(upload, limit, role) for upload in uploads]
+    images = [await run_in_threadpool(decode_upload, blob, role, pixels) for blob in blobs]
+    return blobs, images
+
+
+def _extension(options: SwapOptions, target: bytes) -> str:
+    if options.format != "auto":
+        return "." + options.format
+    return ".jpg" if target.startswith(b"\xff\xd8\xff") else ".png"
+
+
+@router.post(
+    "/swap",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, **_ERRORS},
+    summary="Swap the source person's face onto the target image; answers the labelled, watermarked image",
+)
+async def swap(request: Request, source: Sources, target: Annotated[UploadFile, File()], options: Options) -> Response:
+    service = _service(request)
+    if not 1 <= len(source) <= MAX_SOURCES:
+        raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos, got {len(source)}")
+    consent, settings = _consent(service, options), _settings(service, options)
+    blobs, sources = await _images(service, source, "source")
+    target_blobs, targets = await _images(service, [target], "target")
+    extension = _extension(options, target_blobs[0])
+    job = SwapInput(tuple(sources), digest_sources(blobs), targets[0], settings, extension, consent)
+    try:
+        future = service.pool.submit(lambda engine: engine.swap(job))
+    except QueueFullError as exc:
+        raise _retry(service, str(exc)) from exc
+    output: SwapOutput = await asyncio.wrap_future(future)
+    _record(request, service, output, settings)
+    headers = {"X-Faces": str(output.faces), "X-Faces-Swapped": str(output.swapped)}
+    return Response(output.data, media_type=output.media_type, headers=headers)
+
+
+def _record(request: Request, service: Service, output: SwapOutput, settings: Settings) -> None:
+    stages = {"sources": output.sources_ms, "analyse": output.analyse_ms, "swap": output.swap_ms}
+    for stage, ms in {**stages, "encode": output.encode_ms}.items():
+        service.metrics.swap_stage.labels(stage).observe(ms / 1000)
+    request.state.log_extra = {
+        "stages_ms": {stage: round(ms, 1) for stage, ms in stages.items()} | {"encode": round(output.encode_ms, 1)},
+        "faces": output.faces,
+        "swapped": output.swapped,
+        "models": {"detector": settings.detector, "swapper": settings.swapper, "enhancer": settings.enhancer},
+    }
+
+
+@router.post("/jobs", status_code=202, responses=_ERRORS, summary="Queue a video swap or a batch of images")
+async def create_job(
+    request: Request,
+    source: Sources,
+    target: Annotated[list[UploadFile], File(description="one video, or 1..N images (answer: a zip)")],
+    options: Options,
+) -> JSONResponse:
+    service = _service(request)
+    if not 1 <= len(source) <= MAX_SOURCES or not target:
+        raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos and at least one `target`")
+    consent, settings = _consent(service, options), _settings(service, options)
+    if service.pool.depth >= service.config.queue_size:
+        raise _retry(service, f"{service.pool.depth} tasks waiting")
+    job_id = new_job_id()
+    try:
+        kind, inputs = await _store_inputs(service, job_id, source, target)
+    except BaseException:
+        service.store.remove_files(job_id)
+        raise
+    key_id = request.state.key_id if hasattr(request.state, "key_id") else None
+    job = service.store.create(
+        kind, options=options.overrides(), inputs=inputs, job_id=job_id, key_id=key_id, consent=consent
+    )
+    try:
+        service.pool.submit(functools.partial(service.runner, job.id), priority=PRIORITY_JOB)
+    except QueueFullError as exc:
+        service.store.delete(job.id)
+        raise _retry(service, str(exc)) from exc
+    del settings  # validated above; the worker rebuilds it from the stored overrides
+    return JSONResponse(job.to_public(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def _store_inputs(
+    service: Service, job_id: str, sources: Sequence[UploadFile], targets: Sequence[UploadFile]
+) -> tuple[JobKind, dict[str, list[str]]]:
+    folder = service.store.folder(job_id) / "inputs"
+    folder.mkdir(exist_ok=True)
+    blobs, _ = await _images(service, sources, "source")
+    names = {"source": [f"source_{i}.img" for i in range(len(blobs))]}
+    for name, blob in zip(names["source"], blobs, strict=True):
+        (folder / name).write_bytes(blob)
+    first = await read_upload(targets[0], service.config.max_video_bytes, "target")
+    if not first.startswith((b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
+        if len(targets) > 1:
+            raise ServiceError(422, "a video job takes exactly one `target` video")
+        name = await run_in_threadpool(store_video, first, folder, service.config.max_image_pixels)
+        return "video", {**names, "target": [name]}
+    if len(targets) > service.config.max_batch_images:
+        raise ServiceError(413, f"at most {service.config.max_batch_images} images per job, got {len(targets)}")
+    if len(first) > service.config.max_upload_bytes:
+        raise ServiceError(413, f"target is larger than the limit of {service.config.max_upload_bytes} bytes")
+    rest, _ = await _images(service, targets[1:], "target")
+    await run_in_threadpool(decode_upload, first, "target", service.config.max_image_pixels)
+    names["target"] = []
+    for index, blob in enumerate([first, *rest]):
+        name = f"target_{index:04d}" + (".jpg" if blob.startswith(b"\xff\xd8\xff") else ".img")
+        (folder / name).write_bytes(blob)
+        names["target"].append(name)
+    return "images", names
+
+
+@router.get("/jobs/{job_id}", responses=_ERRORS, summary="A job's state, progress and error")
+async def get_job(request: Request, job_id: str) -> JSONResponse:
+    service = _service(request)
+    job = service.store.get(job_id)
+    if job is None or not _owns(request, job.key_id):
+        raise ServiceError(404, "no such job (it may have expired)")
+    return JSONResponse(job.to_public())
+
+
+@router.get("/jobs/{job_id}/result", responses=_ERRORS, summary="The finished job's output (video or zip)")
+async def job_result(request: Request, job_id: str) -> FileResponse:
+    service = _service(request)
+    job = service.store.get(job_id)
+    if job is None or not _owns(request, job.key_id):
+        raise ServiceError(404, "no such job (it may have expired)")
+    if job.state != "done" or job.result is None:
+        raise ServiceError(409, f"job is {job.state}, not done; poll GET /v1/jobs/{{id}}")
+    path = service.store.folder(job.id) / job.result
+    media_type = "application/zip" if job.result == IMAGES_RESULT else "video/mp4"
+    return FileResponse(path, media_type=media_type, filename=f"faceweave-{job.kind}{path.suffix}")
+
+
+@router.delete("/jobs/{job_id}", responses=_ERRORS, summary="Cancel a job and delete its files")
+async def delete_job(request: Request, job_id: str) -> JSONResponse:
+    service = _service(request)
+    job = service.store.get(job_id)
+    if job is None or not _owns(request, job.key_id):
+        raise ServiceError(404, "no such job (it may have expired)")
+    if service.store.finish(job.id, "cancelled", error="cancelled by the client"):
+        if job.state == "queued":
+            service.store.remove_files(job.id)
+        return JSONResponse({"id": job.id, "state": "cancelled"})
+    service.store.delete(job.id)
+    return JSONResponse({"id": job.id, "state": "deleted"})
+
+
+def _owns(request: Request, owner: str | None) -> bool:
+    """Jobs are visible to the key that made them only (any caller in --no-auth mode)."""
+    caller = request.state.key_id if hasattr(request.state, "key_id") else None
+    return owner is None or caller == owner

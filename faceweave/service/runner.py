@@ -1,0 +1,116 @@
+"""Runs one stored job on a worker: a video swap or a batch of images into a zip; progress and cancel via the store."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceweave.errors import FaceweaveError
+from faceweave.media.image_io import read_image
+from faceweave.pipeline import Pipeline
+from faceweave.service.engine import SwapEngine, SwapInput, digest_sources, model_names
+from faceweave.service.jobs import Job, JobStore
+from faceweave.settings import Settings
+from faceweave.video import Progress, swap_video
+
+log = logging.getLogger(__name__)
+
+VIDEO_RESULT = "result.mp4"
+IMAGES_RESULT = "result.zip"
+
+
+class JobCancelledError(Exception):
+    """The job was cancelled (DELETE) while it ran."""
+
+
+@dataclass(frozen=True)
+class JobRunner:
+    """Runs jobs by id: `runner(job_id, engine)` is the task a worker executes.
+
+    Example: ``pool.submit(functools.partial(runner, job_id), priority=PRIORITY_JOB)``
+    """
+
+    store: JobStore
+    base: Settings
+    max_image_pixels: int
+
+    def __call__(self, job_id: str, engine: SwapEngine) -> str:
+        """Run the job; returns its final state (a job cancelled or already finished is left alone)."""
+        job = self.store.start(job_id)
+        if job is None:
+            if self._cancelled(job_id):
+                self.store.remove_files(job_id)
+            return "skipped"
+        began = time.perf_counter()
+        settings = self.base.replace(**job.options)
+        try:
+            result = self._video(job, settings) if job.kind == "video" else self._images(job, settings, engine)
+        except JobCancelledError:
+            self.store.remove_files(job_id)
+            return "cancelled"
+        except FaceweaveError as exc:
+            return self._end(job_id, "failed", error=str(exc))
+        except Exception as exc:  # a bug must fail the job, not the worker
+            log.exception("job failed", extra={"job_id": job_id})
+            return self._end(job_id, "failed", error=f"internal error ({type(exc).__name__})")
+        seconds = round(time.perf_counter() - began, 3)
+        log.info(
+            "job done", extra={"job_id": job_id, "kind": job.kind, "seconds": seconds, "models": model_names(settings)}
+        )
+        return self._end(job_id, "done", result=result)
+
+    def _cancelled(self, job_id: str) -> bool:
+        job = self.store.get(job_id)
+        return job is not None and job.state == "cancelled"
+
+    def _end(self, job_id: str, state: str, *, error: str | None = None, result: str | None = None) -> str:
+        if not self.store.finish(job_id, "done" if state == "done" else "failed", error=error, result=result):
+            self.store.remove_files(job_id)  # cancelled while finishing: nothing to keep
+            return "cancelled"
+        inputs = self.store.folder(job_id) / "inputs"
+        for path in inputs.glob("*"):
+            path.unlink(missing_ok=True)
+        return state
+
+    def _report(self, job_id: str, fraction: float) -> None:
+        if not self.store.progress(job_id, fraction):
+            raise JobCancelledError(job_id)
+
+    def _video(self, job: Job, settings: Settings) -> str:
+        folder = self.store.folder(job.id)
+        sources = [folder / "inputs" / name for name in job.inputs["source"]]
+        target = folder / "inputs" / job.inputs["target"][0]
+        pipeline = Pipeline.from_settings(settings, sources, mode="video")
+        last = [0.0]
+
+        def progress(state: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.25 and state.total:
+                last[0] = now
+                self._report(job.id, 0.99 * state.frames / state.total)
+
+        swap_video(pipeline, target, folder / VIDEO_RESULT, progress=progress)
+        return VIDEO_RESULT
+
+    def _images(self, job: Job, settings: Settings, engine: SwapEngine) -> str:
+        inputs = self.store.folder(job.id) / "inputs"
+        blobs = [(inputs / name).read_bytes() for name in job.inputs["source"]]
+        sources = tuple(read_image(inputs / name, self.max_image_pixels) for name in job.inputs["source"])
+        targets = job.inputs["target"]
+        output = self.store.folder(job.id) / IMAGES_RESULT
+        with zipfile.ZipFile(_part(output), "w", zipfile.ZIP_STORED) as archive:
+            for index, name in enumerate(targets):
+                target = read_image(inputs / name, self.max_image_pixels)
+                extension = ".jpg" if Path(name).suffix == ".jpg" else ".png"
+                request = SwapInput(sources, digest_sources(blobs), target, settings, extension, job.consent, job.id)
+                archive.writestr(f"{index:04d}{extension}", engine.swap(request).data)
+                self._report(job.id, 0.99 * (index + 1) / len(targets))
+        _part(output).replace(output)
+        return IMAGES_RESULT
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(f".{path.name}.part")

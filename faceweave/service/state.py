@@ -1,0 +1,88 @@
+"""Service: everything one app instance owns (store, keys, pool, metrics, janitor), kept on `app.state.service`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from faceweave.service.config import ServiceConfig
+from faceweave.service.engine import SwapEngine
+from faceweave.service.jobs import JobStore
+from faceweave.service.keys import KeyStore
+from faceweave.service.observe import Metrics
+from faceweave.service.pool import PRIORITY_JOB, WorkerPool
+from faceweave.service.runner import JobRunner
+from faceweave.service.security import Authenticator, RateLimiter
+from faceweave.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Service:
+    """The running parts of one app; `start()` in the app's lifespan, `stop()` at shutdown.
+
+    Example: ``Service.create(ServiceConfig(data_dir=Path("/tmp/fw"), no_auth=True)).start()``
+    """
+
+    config: ServiceConfig
+    store: JobStore
+    auth: Authenticator
+    limiter: RateLimiter
+    pool: WorkerPool
+    runner: JobRunner
+    metrics: Metrics
+    base: Settings
+    """The operator's Settings (image pixel limit capped by the service's); requests override OPTION_FIELDS only."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _janitor: threading.Thread | None = None
+
+    @classmethod
+    def create(cls, config: ServiceConfig) -> Service:
+        """Open the stores and build the pool (no thread runs until `start`)."""
+        store = JobStore(config.data_dir)
+        keys = None if config.no_auth else KeyStore(config.keys_path, config.api_keys)
+        base = config.settings.replace(max_image_pixels=min(config.settings.max_image_pixels, config.max_image_pixels))
+        pool = WorkerPool(functools.partial(SwapEngine, base), config.workers, config.queue_size, config.warm_up)
+        metrics = Metrics(lambda: pool.depth, lambda: pool.busy, store.counts)
+        runner = JobRunner(store, base, config.max_image_pixels)
+        limiter = RateLimiter(config.rate_limit)
+        return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base)
+
+    def start(self) -> None:
+        """Start workers, re-queue jobs a previous process left running or queued, start the janitor."""
+        self.pool.start()
+        restored = self.store.requeue_running()
+        queued = self.store.queued()
+        for job_id in queued:
+            self.pool.submit(functools.partial(self.runner, job_id), priority=PRIORITY_JOB, force=True)
+        if queued:
+            log.info("jobs restored", extra={"requeued_running": len(restored), "queued": len(queued)})
+        self._janitor = threading.Thread(target=self._sweep_loop, name="faceweave-janitor", daemon=True)
+        self._janitor.start()
+
+    def stop(self) -> None:
+        """Stop the janitor and the workers (running jobs stay `running` in the store: the next start re-queues)."""
+        self._stop.set()
+        self.pool.stop()
+        if self._janitor is not None:
+            self._janitor.join(5)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete finished jobs older than the result TTL (rows and files); returns how many."""
+        expired = self.store.expired(self.config.result_ttl_s, now)
+        for job_id in expired:
+            self.store.delete(job_id)
+        return len(expired)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.config.janitor_interval_s):
+            try:
+                removed = self.sweep()
+            except Exception:  # the janitor must outlive a locked database or a full disk
+                log.exception("janitor sweep failed")
+                continue
+            if removed:
+                log.info("expired jobs deleted", extra={"count": removed})

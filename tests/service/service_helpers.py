@@ -1,0 +1,43 @@
+"""Helpers shared by the service tests (a plain module: `conftest` names clash across folders)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from faceweave.samples import sample_path
+
+API_KEY = "test-key-0123456789abcdef"
+AUTH = {"X-API-Key": API_KEY}
+Files = list[tuple[str, tuple[str, bytes, str]]]
+
+
+def swap_files(target: bytes | None = None, target_name: str = "target.png") -> Files:
+    """Multipart parts: Grace Hopper as the source, the astronaut (or `target`) as the target."""
+    body = sample_path("astronaut").read_bytes() if target is None else target
+    return [
+        ("source", ("hopper.jpg", sample_path("hopper").read_bytes(), "image/jpeg")),
+        ("target", (target_name, body, "application/octet-stream")),
+    ]
+
+
+def wait_ready(client: TestClient, seconds: float = 30.0) -> None:
+    """Poll /readyz until the workers have their models."""
+    deadline = time.monotonic() + seconds
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "service not ready in time"
+        time.sleep(0.1)
+
+
+def wait_job(
+    client: TestClient, job_id: str, seconds: float = 60.0, headers: dict[str, str] = AUTH
+) -> dict[str, object]:
+    """Poll a job until it is finished; returns its last state."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job: dict[str, object] = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        assert time.monotonic() < deadline, f"job still {job['state']} after {seconds} s"
+        time.sleep(0.1)

@@ -1,0 +1,100 @@
+"""Service parts without models: config checks, key store, rate limiter, error mapping, the keys CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from faceweave.cli import main
+from faceweave.errors import MediaError, NoFaceError, UsageError
+from faceweave.service.config import ServiceConfig, is_loopback
+from faceweave.service.errors import ServiceError, status_for
+from faceweave.service.keys import KeyStore
+from faceweave.service.security import Authenticator, RateLimiter, presented_key
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),  # IPv4 loopback
+        ("127.8.9.10", True),  # all of 127/8
+        ("::1", True),  # IPv6 loopback
+        ("localhost", True),  # the name
+        ("0.0.0.0", False),  # every interface
+        ("192.168.1.5", False),  # a LAN address
+        ("example.org", False),  # a name that is not localhost
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_no_auth_only_on_localhost(tmp_path: Path) -> None:
+    assert ServiceConfig(data_dir=tmp_path, no_auth=True).no_auth
+    with pytest.raises(UsageError, match="only allowed on localhost"):
+        ServiceConfig(data_dir=tmp_path, host="0.0.0.0", no_auth=True)
+    with pytest.raises(UsageError, match="at least 16"):
+        ServiceConfig(data_dir=tmp_path, api_keys=("short",))
+
+
+def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.sqlite", run_keys=("run-key-0123456789abcdef",))
+    record, secret = store.create("ci")
+    assert secret.encode() not in (tmp_path / "keys.sqlite").read_bytes()
+    auth = Authenticator(store)
+    assert auth.key_id({"authorization": f"Bearer {secret}"}) == record.id
+    assert auth.key_id({"x-api-key": "run-key-0123456789abcdef"}) == "run"
+    store.revoke(record.id)
+    with pytest.raises(ServiceError) as refused:
+        auth.key_id({"x-api-key": secret})
+    assert refused.value.status == 403
+    assert [key.active for key in store.list_keys()] == [False]
+    with pytest.raises(UsageError, match="no API key"):
+        store.revoke("nope")
+
+
+def test_presented_key_prefers_bearer() -> None:
+    assert presented_key({"authorization": "Bearer a", "x-api-key": "b"}) == "a"
+    assert presented_key({"x-api-key": " b "}) == "b"
+    assert presented_key({"authorization": "Bearer "}) is None
+
+
+def test_rate_limiter_refills() -> None:
+    limiter = RateLimiter(60)  # one token a second, bursts of 60
+    for _ in range(60):
+        limiter.take("k", now=100.0)
+    with pytest.raises(ServiceError) as limited:
+        limiter.take("k", now=100.0)
+    assert limited.value.status == 429 and limited.value.headers["Retry-After"] == "1"
+    limiter.take("k", now=101.5)
+    limiter.take("other", now=100.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NoFaceError("target", "t.png"), 422),  # no face: the request cannot be served as sent
+        (MediaError("t.jpg", "not a supported image (content is not JPEG)"), 415),  # wrong content type
+        (MediaError("t.jpg", "truncated or corrupt image"), 422),  # right type, broken content
+        (UsageError("blend must be between 0 and 1"), 400),  # a bad option
+    ],
+)
+def test_library_errors_map_to_statuses(error: Exception, status: int) -> None:
+    assert status_for(error) == status  # type: ignore[arg-type]
+
+
+def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "--data-dir", str(tmp_path), "create", "--name", "ci"]) == 0
+    created = capsys.readouterr().out
+    key_id = created.split()[1]
+    assert "key fw_" in created
+    assert main(["keys", "--data-dir", str(tmp_path), "revoke", key_id]) == 0
+    assert main(["keys", "--data-dir", str(tmp_path), "list"]) == 0
+    assert "revoked" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_serve_refuses_no_auth_off_localhost(tmp_path: Path) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path)]) == 2
