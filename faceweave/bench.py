@@ -1,4 +1,4 @@
-"""Benchmark: per-stage timings (detect, mesh, remap, colour, blend) at 720p and 1080p, warm and cold."""
+"""Benchmark: per-stage timings (detect, mesh, shape, remap, colour, blend, eyes) at 720p and 1080p, warm and cold."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def time_stages(pipeline: Pipeline, frame: Image, repeat: int) -> dict[str, floa
     """Median ms per stage over `repeat` warm runs of the pipeline's own steps on one frame."""
     analyser, swapper = pipeline.analyser, pipeline.swapper
     identity = pipeline.bindings[0].identity
-    stages: dict[str, list[float]] = {k: [] for k in ("detect", "mesh", "remap", "colour", "blend", "total")}
+    names = ("detect", "mesh", "shape", "remap", "colour", "blend", "eyes", "total")
+    stages: dict[str, list[float]] = {k: [] for k in names}
     for _ in range(repeat + 1):
         t0 = time.perf_counter()
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
@@ -67,21 +68,25 @@ def time_stages(pipeline: Pipeline, frame: Image, repeat: int) -> dict[str, floa
         t1 = time.perf_counter()
         faces = analyser.mesh_faces(rgb, detections)
         t2 = time.perf_counter()
-        result, remap, colour, blend = frame, 0.0, 0.0, 0.0
+        result, spent = frame, np.zeros(5)
         for face in faces:
-            a = time.perf_counter()
-            layer = swapper.render(result, face, identity)
-            b = time.perf_counter()
+            marks = [time.perf_counter()]
+            result, moved = swapper.fit_shape(result, face, identity)
+            marks.append(time.perf_counter())
+            layer = swapper.render(result, moved, identity)
+            marks.append(time.perf_counter())
             if layer is None:
                 continue
-            coloured = swapper.recolour(layer, result, face)
-            c = time.perf_counter()
-            result = swapper.compose(result, layer, coloured, face)
-            d = time.perf_counter()
-            remap, colour, blend = remap + b - a, colour + c - b, blend + d - c
+            coloured = swapper.recolour(layer, result, moved)
+            marks.append(time.perf_counter())
+            result = swapper.compose(result, layer, coloured, moved)
+            marks.append(time.perf_counter())
+            result = swapper.recolour_eyes(result, moved, identity)
+            marks.append(time.perf_counter())
+            spent += np.diff(marks)
         t3 = time.perf_counter()
-        for key, value in zip(stages, (t1 - t0, t2 - t1, remap, colour, blend, t3 - t0), strict=True):
-            stages[key].append(value)
+        for key, value in zip(stages, (t1 - t0, t2 - t1, *spent, t3 - t0), strict=True):
+            stages[key].append(float(value))
     return {key: _median_ms(values[1:]) for key, values in stages.items()} | {"faces": float(len(faces))}
 
 
@@ -113,7 +118,7 @@ def run_bench(
         raise ValueError(f"no face in bench target '{target}'")
     box = probe.boxes[int(np.argmax(probe.sizes))]
     figures: dict[str, Any] = {}
-    columns = ("faces", "detect", "mesh", "remap", "colour", "blend", "total")
+    columns = ("faces", "detect", "mesh", "shape", "remap", "colour", "blend", "eyes", "total")
     report(f"{'case':42s} " + " ".join(f"{c:>7s}" for c in columns) + "  (median ms)")
     modes: tuple[tuple[Mode, Detector], ...] = (("video", "mediapipe"), ("still", settings.detector))
     for mode, detector in modes:

@@ -111,7 +111,7 @@ class Pipeline:
 
         plugins = Plugins.from_settings(settings)  # neural models (when chosen) fail fast, before the mesh loads
         analyser = FaceAnalyser(settings, mode=mode)
-        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology()), [], plugins)
+        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology(), mode), [], plugins)
         if len(references) > 1:
             pipeline.bindings = [
                 pipeline.build_binding([s], pipeline.reference_embedding(r))

@@ -37,6 +37,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "lighting_sigma": (0.0, 1.0),
     "border_band": (0.0, 0.5),
     "face_shape": (0.0, 1.0),
+    "video_face_shape": (0.0, 1.0),
     "max_image_pixels": (1, 10**10),
     "jpeg_quality": (1, 100),
     "detect_every": (1, 10_000),
@@ -67,12 +68,13 @@ class Settings:
     blend: float = 1.0
     blend_mode: BlendMode = "feather"
     color_mode: ColorMode = "lighting"
-    lighting_sigma: float = 0.2
+    lighting_sigma: float = 0.3
     border_mask: bool = True
-    border_band: float = 0.02
+    border_band: float = 0.01
     source_eyes: bool = False
     eye_colour: bool = True
     face_shape: float = 0.6
+    video_face_shape: float = 0.0
     require_face: bool = False
     max_image_pixels: int = 80_000_000
     jpeg_quality: int = 95

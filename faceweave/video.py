@@ -11,6 +11,7 @@ from pathlib import Path
 
 from faceweave.errors import MediaError, NoFaceError
 from faceweave.media.image_io import sniff_image
+from faceweave.media.provenance import Label, label_for, video_metadata
 from faceweave.media.video_io import (
     VIDEO_EXTENSIONS,
     VideoReader,
@@ -68,12 +69,15 @@ def swap_video(
     end: float | None = None,
     options: EncodeOptions | None = None,
     progress: ProgressCallback | None = None,
+    label: Label | None = None,
 ) -> VideoSummary:
     """Swap faces in every frame of `target` (frames with no face pass through unchanged) and write `output`.
 
     Frame count, time base and each frame's timestamp are kept (variable frame rate too; a trim moves the
     timeline to start at `start`), the first audio stream is copied or re-encoded, rotation metadata is applied
     to the pixels (the output is upright, with no rotation tag). The output appears only when complete.
+    The file carries `label` (default: `label_for(pipeline.settings)`) as container tags, and, unless
+    `settings.watermark` is off, every frame carries the label's invisible watermark.
 
     Example:
         >>> pipeline = Pipeline.from_settings(Settings(), ["me.jpg"], mode="video")  # doctest: +SKIP
@@ -85,7 +89,8 @@ def swap_video(
     pipeline.reset()  # tracks and smoothing start fresh with every video
     with VideoReader(target, start, end) as reader:
         total = expected_frames(reader.info, reader.span)
-        with VideoWriter(output, reader.info, options, audio_from=target, span=reader.span) as writer:
+        label = label or label_for(pipeline.settings)
+        with _labelled_writer(output, reader, options, label, pipeline.settings.watermark) as writer:
             for frame in reader:
                 result = pipeline.process(frame.image, seconds=float(frame.seconds))
                 writer.write(result.image, frame.pts)
@@ -119,6 +124,25 @@ def swap_video_file(
     resolve_span(probe_video(target), start, end)
     pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
     return swap_video(pipeline, target, output, start=start, end=end, options=options, progress=progress)
+
+
+def _labelled_writer(
+    output: str | os.PathLike[str],
+    reader: VideoReader,
+    options: EncodeOptions | None,
+    label: Label,
+    watermark: bool,
+) -> VideoWriter:
+    """A writer that tags the container with `label` and, when `watermark`, marks every frame with its payload."""
+    return VideoWriter(
+        output,
+        reader.info,
+        options,
+        audio_from=reader.info.path,
+        span=reader.span,
+        metadata=video_metadata(label),
+        watermark_payload=label.watermark_payload if watermark else None,
+    )
 
 
 def _progress(frames: int, total: int | None, elapsed: float) -> Progress:

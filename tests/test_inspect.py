@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from clip_factory import face_frames, write_clip
 
 from faceweave.cli import _parser, _settings, main
-from faceweave.media.provenance import read_label
+from faceweave.media.inspection import read_video_label
+from faceweave.media.provenance import label_for, read_label, video_metadata
+from faceweave.media.video_io import VideoReader
+from faceweave.media.video_writer import EncodeOptions, VideoWriter
 from faceweave.samples import sample_path
+from faceweave.settings import Settings
 
 EXIT_OK, EXIT_USAGE, EXIT_MEDIA = 0, 2, 4
 
@@ -71,3 +77,38 @@ def test_c2pa_flags_need_each_other(capsys: pytest.CaptureFixture[str], tmp_path
     argv = ["swap", "-s", "a.jpg", "-t", "b.jpg", "-o", str(tmp_path / "c.png"), "--c2pa-cert", "chain.pem"]
     assert main(argv) == EXIT_USAGE
     assert "c2pa_key" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def plain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 frames, 320×240, a face in the first 6, written by the test helper: no label, no watermark."""
+    frames, boxes = face_frames((320, 240), 12, 6)
+    return write_clip(tmp_path_factory.mktemp("plain") / "plain.mp4", frames, fps=Fraction(12), boxes=boxes).path
+
+
+def test_inspect_unlabelled_video(capsys: pytest.CaptureFixture[str], plain_clip: Path) -> None:
+    lines = inspect_lines(capsys, plain_clip)
+    assert lines[:2] == [f"file: {plain_clip}", "label: none"]
+    assert lines[-1] == "watermark: not found"
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        ".mp4",  # mdta tags (movflags=use_metadata_tags)
+        ".mov",  # same muxer family as MP4
+        ".mkv",  # Matroska tags (read back upper-case)
+        ".webm",  # Matroska tags, VP9 video
+    ],
+)
+def test_video_writer_tags_every_container(tmp_path: Path, plain_clip: Path, extension: str) -> None:
+    label = label_for(Settings(), job_id="job-7")
+    output = tmp_path / f"out{extension}"
+    options = EncodeOptions(preset="ultrafast" if extension != ".webm" else "8")
+    with (
+        VideoReader(plain_clip) as reader,
+        VideoWriter(output, reader.info, options, metadata=video_metadata(label)) as w,
+    ):
+        for frame in reader:
+            w.write(frame.image, frame.pts)
+    assert read_video_label(output) == label

@@ -7,14 +7,17 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from clip_factory import Clip, Pixels, audio_packets, decode_all, face_frames, write_audio_only, write_clip
 
 from faceweave.cli import main
 from faceweave.errors import NoFaceError
+from faceweave.media.provenance import label_from_video_tags, settings_hash
 from faceweave.media.video_io import probe_video
 from faceweave.media.video_writer import EncodeOptions
+from faceweave.media.watermark import find_watermark
 from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
@@ -98,6 +101,50 @@ def test_require_face_fails_without_writing(tmp_path: Path) -> None:
     with pytest.raises(NoFaceError, match="no frame had a face"):
         swap_video(pipeline, faceless.path, tmp_path / "out.mp4", options=FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faceless.mp4"]
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "swapped.mp4",  # MP4: custom keys kept as mdta tags through movflags=use_metadata_tags
+        "swapped.mkv",  # Matroska: keeps every tag as is
+    ],
+)
+def test_swapped_video_is_labelled_and_watermarked(
+    video_pipeline: Pipeline, clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    output = tmp_path / name
+    swap_video(video_pipeline, clip.path, output, options=FAST)  # H.264 at the default crf
+    with av.open(str(output)) as container:
+        label = label_from_video_tags(container.metadata)
+    assert label is not None and label.settings_hash == settings_hash(video_pipeline.settings)
+    decoded = decode_all(output)[0]
+    for index in (0, 13, 23):  # the keyframe, a face-free frame, the last frame
+        match = find_watermark(decoded[index])
+        assert match is not None and match.payload == label.watermark_payload, f"no watermark in frame {index}"
+    capsys.readouterr()
+    assert main(["inspect", str(output)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert f"label: faceweave {label.version} (AI-generated)" in lines
+    assert f"watermark: found {label.watermark_payload:08x}" in lines
+    assert lines[-1].startswith("  matches label: yes")
+
+
+def test_no_watermark_flag_leaves_the_label_only(
+    clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "plain.mp4"
+    argv = ["swap", "-s", HOPPER, "-t", clip.path, "-o", output, "--end", "0.5", "--preset", "ultrafast"]
+    assert main([str(a) for a in [*argv, "--no-watermark"]]) == EXIT_OK, capsys.readouterr().err
+    assert all(find_watermark(frame) is None for frame in decode_all(output)[0])
+    capsys.readouterr()
+    assert main(["inspect", str(output)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("label: faceweave ") for line in lines)
+    assert lines[-1] == "watermark: not found"
 
 
 # ----------------------------------------------------------------------------- the command line

@@ -1,4 +1,6 @@
-"""Encode BGR frames to a video file on a writer thread: exact timestamps, audio carried over, atomic output."""
+"""Encode BGR frames to a video file on a writer thread: exact timestamps, audio carried over, atomic output,
+optional container tags (the provenance label) and an invisible watermark on every frame.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import queue
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,9 +30,14 @@ from faceweave.media.audio_track import AudioTrack, create_audio_track
 from faceweave.media.image_io import _new_file_mode
 from faceweave.media.video_encoders import ENCODERS, EncoderSpec, default_encoder, encoder_available, encoder_spec
 from faceweave.media.video_io import VIDEO_EXTENSIONS, FrameArray, Span, VideoInfo
+from faceweave.media.watermark import embed_watermark
 
 _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _MUXER_OPTIONS = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
+_TAGGED_MUXER_OPTIONS = {
+    "mp4": {"movflags": "+faststart+use_metadata_tags"},  # keep custom keys (faceweave_label, ...) as mdta tags
+    "mov": {"movflags": "+faststart+use_metadata_tags"},
+}
 _AUDIO_LEAD = Fraction(1, 2)  # mux audio up to this far ahead of the video for even interleaving
 _POLL_SECONDS = 0.1
 _MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited (16-235) range, what players expect from yuv420p
@@ -92,6 +100,14 @@ def resolve_encoder(options: EncodeOptions, extension: str) -> EncoderSpec:
     return spec
 
 
+def _open_output(temp: str, format_name: str, metadata: Mapping[str, str] | None) -> av.container.OutputContainer:
+    """Open the temp output; with tags, MP4/MOV are told to keep custom keys (`use_metadata_tags`)."""
+    options = (_TAGGED_MUXER_OPTIONS if metadata else _MUXER_OPTIONS).get(format_name)
+    container = av.open(temp, "w", format=format_name, options=options)
+    container.metadata.update(metadata or {})
+    return container
+
+
 def _container_accepts(format_name: str, codec: str) -> bool:
     with av.open(io.BytesIO(), "w", format=format_name) as container:
         return codec in container.supported_codecs
@@ -104,6 +120,8 @@ class VideoWriter:
     the `with` block (or `abort()`) deletes the temp file, so there is never a half-written output.
     Each frame keeps its own pts (in `info.time_base`), so variable frame rates and exact timing survive.
     Encoders that need even sizes (H.264/H.265) get odd-sized frames with the last column/row dropped.
+    `metadata` becomes container tags (e.g. `provenance.video_metadata(label)`; MP4/MOV keep custom keys through
+    ``movflags=use_metadata_tags``); `watermark_payload` is embedded in every frame on the writer thread.
 
     Example:
         >>> with VideoReader("in.mp4") as reader, VideoWriter("out.mp4", reader.info, audio_from="in.mp4") as writer:
@@ -120,6 +138,8 @@ class VideoWriter:
         audio_from: str | os.PathLike[str] | None = None,
         span: Span | None = None,
         queue_size: int = 8,
+        metadata: Mapping[str, str] | None = None,
+        watermark_payload: int | None = None,
     ) -> None:
         options = options or EncodeOptions()
         self.path = Path(path)
@@ -128,6 +148,7 @@ class VideoWriter:
         self.info = info
         self.span = span or Span(None, None, Fraction(0))
         self.frames_written = 0
+        self.watermark_payload = watermark_payload
         self._shift = round(self.span.shift / info.time_base)
         self._last_pts: int | None = None
         self._queue: queue.Queue[_Frame | None] = queue.Queue(maxsize=max(1, queue_size))
@@ -138,9 +159,7 @@ class VideoWriter:
         os.close(handle)
         self._temp = Path(temp)
         try:
-            self._container = av.open(
-                temp, "w", format=_FORMATS[extension], options=_MUXER_OPTIONS.get(_FORMATS[extension])
-            )
+            self._container = _open_output(temp, _FORMATS[extension], metadata)
             self._stream = self._add_video_stream(options)
             self.audio = self._add_audio(audio_from) if options.audio and audio_from is not None else None
             self._container.start_encoding()
@@ -276,6 +295,8 @@ class VideoWriter:
         image = (
             item.image if item.image.shape[:2] == (height, width) else np.ascontiguousarray(item.image[:height, :width])
         )
+        if self.watermark_payload is not None:
+            image = embed_watermark(image, self.watermark_payload)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame = frame.reformat(
             format="yuv420p",

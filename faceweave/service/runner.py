@@ -10,6 +10,7 @@ from pathlib import Path
 
 from faceweave.errors import FaceweaveError
 from faceweave.media.image_io import read_image
+from faceweave.media.provenance import label_for
 from faceweave.pipeline import Pipeline
 from faceweave.service.engine import SwapEngine, SwapInput, digest_sources, model_names
 from faceweave.service.jobs import Job, JobStore
@@ -92,7 +93,8 @@ class JobRunner:
                 last[0] = now
                 self._report(job.id, 0.99 * state.frames / state.total)
 
-        swap_video(pipeline, target, folder / VIDEO_RESULT, progress=progress)
+        label = label_for(settings, consent=job.consent, job_id=job.id)
+        swap_video(pipeline, target, folder / VIDEO_RESULT, progress=progress, label=label)
         return VIDEO_RESULT
 
     def _images(self, job: Job, settings: Settings, engine: SwapEngine) -> str:

@@ -15,7 +15,7 @@ FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
 
 IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))  # (centre, contour) per eye
-LIGHTNESS_SHARE = 0.6  # how much of the lightness difference to apply (the rest keeps the target's shading)
+LIGHTNESS_SHARE = 1.0  # the iris takes the source's lightness too (blue irises are lighter than brown)
 MIN_PIXELS = 12  # fewer iris pixels than this (closed eyes, tiny faces): no measurement
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.analysis.analyser import Mode
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
@@ -24,6 +25,8 @@ Image = npt.NDArray[np.uint8]
 
 MAX_WORK_SIDE = 288  # the map is piecewise affine and smooth: build it at most this large, then upsample
 TEXTURE_SIDE = 512  # the atlas holds the face in 512 px: rendering larger regions finer adds no detail
+FADE_YAW = (60.0, 75.0)  # degrees: full swap up to the first, none beyond the second
+FADE_PITCH = (40.0, 55.0)
 MARGIN = 0.06  # region around the mesh, as a fraction of the face size
 
 
@@ -88,8 +91,9 @@ class MeshSwapper:
         >>> frame = swapper(frame, faces[0], identity)  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings, topology: Topology) -> None:
+    def __init__(self, settings: Settings, topology: Topology, mode: Mode = "still") -> None:
         self.settings = settings
+        self._face_shape = settings.face_shape if mode == "still" else settings.video_face_shape
         self.topology = topology
         self.geometry = AtlasGeometry.create(topology, ATLAS_PX)
         count = self.geometry.surface_count
@@ -98,8 +102,9 @@ class MeshSwapper:
         self._outline_weights = outline_weights(topology)
 
     def fit_shape(self, frame: Image, face: Face, identity: SourceIdentity) -> tuple[Image, Face]:
-        """With `face_shape` > 0: the frame warped so the face takes the source's outline, and the moved face."""
-        strength = self.settings.face_shape * self.settings.blend
+        """The frame warped so the face takes the source's outline, and the moved face (`face_shape` for stills,
+        `video_face_shape` for video and live, where it costs 4–12 ms a frame; 0 = unchanged)."""
+        strength = self._face_shape * self.settings.blend
         if strength <= 0:
             return frame, face
         moves = outline_moves(
@@ -154,7 +159,8 @@ class MeshSwapper:
         """A copy of the frame with the coloured face blended in (feathered alpha × blend strength)."""
         region, settings = layer.region, self.settings
         h, w = region.shape_hw
-        small_alpha = feather(layer.alpha, max(1.5, 0.02 * face.size) * region.scale) * settings.blend
+        strength = settings.blend * turn_fade(float(face.pose[0]), float(face.pose[1]))
+        small_alpha = feather(layer.alpha, max(1.5, 0.02 * face.size) * region.scale) * strength
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if settings.blend_mode == "pyramid":
@@ -176,10 +182,22 @@ class MeshSwapper:
         if layer is None:
             return frame
         result = self.compose(frame, layer, self.recolour(layer, frame, face, gain_filter), face)
-        if self._iris_colour and identity.iris is not None:
-            eyes = self.topology.eye_triangles
-            result = recolour_irises(result, face.mesh, eyes, identity.iris, self.settings.blend, in_place=True)
-        return result
+        return self.recolour_eyes(result, face, identity)
+
+    def recolour_eyes(self, frame: Image, face: Face, identity: SourceIdentity) -> Image:
+        """The target's irises shifted to the source's colour, in place (`frame` is compose's own copy)."""
+        if not self._iris_colour or identity.iris is None:
+            return frame
+        eyes = self.topology.eye_triangles
+        strength = self.settings.blend * turn_fade(float(face.pose[0]), float(face.pose[1]))
+        return recolour_irises(frame, face.mesh, eyes, identity.iris, strength, in_place=True)
+
+
+def turn_fade(yaw: float, pitch: float) -> float:
+    """1 up to the supported head turn, fading linearly to 0 beyond it: a profile gets no smeared half-face."""
+    yaw_fade = (FADE_YAW[1] - abs(yaw)) / (FADE_YAW[1] - FADE_YAW[0])
+    pitch_fade = (FADE_PITCH[1] - abs(pitch)) / (FADE_PITCH[1] - FADE_PITCH[0])
+    return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
 
 
 def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, shape_hw: tuple[int, int]) -> Image:
@@ -191,11 +209,10 @@ def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, shap
     h, w = shape_hw
     scale = min(1.0, TEXTURE_SIDE / max(h, w))
     grid_hw = (max(1, round(h * scale)), max(1, round(w * scale)))
-    map_x, map_y = small_x, small_y
+    positions = cv2.merge([small_x, small_y])  # one 2-channel resize costs less than two
     if small_x.shape != grid_hw:
-        map_x = cv2.resize(small_x, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize(small_y, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
-    warped = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        positions = cv2.resize(positions, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
+    warped = cv2.remap(texture, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return warped if grid_hw == (h, w) else cv2.resize(warped, (w, h), interpolation=cv2.INTER_LINEAR)
 
 

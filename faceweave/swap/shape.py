@@ -90,10 +90,10 @@ def reshape(frame: Image, mesh: FloatArray, moves: FloatArray, topology: Topolog
     before = np.concatenate([mesh[:, :2], outer]) - origin
     after = np.concatenate([moved[:, :2], outer]) - origin
     triangles, order = _warp_triangles(moved, topology)
-    map_x, map_y = _backward_map(after, before, triangles, order, (y1 - y0, x1 - x0))
+    positions = _backward_map(after, before, triangles, order, (y1 - y0, x1 - x0))
     result = frame.copy()
     patch = frame[y0:y1, x0:x1]
-    result[y0:y1, x0:x1] = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    result[y0:y1, x0:x1] = cv2.remap(patch, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return Reshaped(result, moved)
 
 
@@ -119,8 +119,8 @@ def _backward_map(
     triangles: npt.NDArray[np.int32],
     order: npt.NDArray[np.int32],
     hw: tuple[int, int],
-) -> tuple[FloatArray, FloatArray]:
-    """Full-size remap maps: each output pixel's position in the input (identity outside the triangles).
+) -> FloatArray:
+    """Full-size (h, w, 2) remap map: each output pixel's position in the input (identity outside the triangles).
 
     Built as a displacement on a coarse grid: inside a proper triangle it is a convex blend of the vertex
     moves, so anything longer than the longest move comes from a sliver triangle and is clamped.
@@ -139,10 +139,9 @@ def _backward_map(
     limit = float(np.linalg.norm(before - after, axis=1).max()) + 0.5
     length = np.sqrt(dx * dx + dy * dy)
     shrink = np.minimum(1.0, limit / np.maximum(length, 1e-6)).astype(np.float32)
-    dx, dy = dx * shrink, dy * shrink
+    moves = cv2.merge([dx * shrink, dy * shrink])  # one 2-channel resize costs less than two
     if scale < 1.0:
-        dx = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR)
-        dy = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR)
-    full_x = np.arange(w, dtype=np.float32)[None, :]
-    full_y = np.arange(h, dtype=np.float32)[:, None]
-    return (dx + full_x).astype(np.float32), (dy + full_y).astype(np.float32)
+        moves = cv2.resize(moves, (w, h), interpolation=cv2.INTER_LINEAR)
+    moves[..., 0] += np.arange(w, dtype=np.float32)[None, :]
+    moves[..., 1] += np.arange(h, dtype=np.float32)[:, None]
+    return moves

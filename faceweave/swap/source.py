@@ -23,9 +23,7 @@ ATLAS_PX = 512
 MIRROR_PENALTY = 0.5  # a region seen directly beats the same region borrowed from the other side
 MIN_FACING = 0.3  # cos of the angle between a triangle's normal and the view; below it the texture is smeared
 CHEEK_IDS = (50, 280, 101, 330, 205, 425, 187, 411)
-FOREHEAD_FADE = 0.45  # the source fades in over this share of the forehead, from the mesh top toward the brows
-JAW_BORDER_TEST = True  # whether the target's non-skin (beards) is kept along the jaw too
-MOUTH_CORNERS = (61, 291)
+FOREHEAD_FADE = 0.3  # the source fades in over this share of the forehead, from the mesh top toward the brows
 OPENING_FEATHER = 1 / 100  # the source fades out over this fraction of the atlas next to eye and mouth openings
 FEATURE_GROW = 1 / 32  # features are exempt from the source skin test, grown by this fraction of the atlas
 SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only
@@ -165,12 +163,7 @@ def _template(topology: Topology, geometry: AtlasGeometry, band: float) -> tuple
     hull = polygon_mask((size, size), points[topology.protected]).astype(np.float32) / 255
     protected = cv2.GaussianBlur(hull, (0, 0), band * size / 4)
     weight = np.maximum(template, np.minimum(protected * 1.5, 1.0)) * inside
-    tested = weight
-    if not JAW_BORDER_TEST:  # below the mouth the border is jaw (beard, not hair or hats): no target test there
-        mouth = float(points[list(MOUTH_CORNERS), 1].mean())
-        bottom = float(points[:, 1].max())
-        tested = np.maximum(weight, vertical_ramp((size, size), mouth, mouth + 0.3 * (bottom - mouth)) * inside)
-    return weight.astype(np.float32), np.clip(tested * 255 + 0.5, 0, 255).astype(np.uint8)
+    return weight.astype(np.float32), np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def fill_from_neighbours(image: Image, known: npt.NDArray[np.bool_]) -> Image:

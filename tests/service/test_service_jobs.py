@@ -15,10 +15,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_helpers import AUTH, swap_files, wait_job, wait_ready
 
+from faceweave.media.inspection import read_video_label
 from faceweave.media.video_io import probe_video
 from faceweave.samples import sample_path
 from faceweave.service.jobs import JobStore
 from faceweave.service.keys import KeyStore
+from faceweave.service.runner import VIDEO_RESULT
 
 SWAP_CHANGE = 10.0  # mean absolute difference inside the face of a swapped frame
 
@@ -98,6 +100,8 @@ def test_restart_requeues_a_running_job(make_app: Callable[..., FastAPI], face_c
         assert job["state"] == "done"
     restored = store.get(job_id)
     assert restored is not None and restored.attempts == 2
+    label = read_video_label(store.folder(job_id) / VIDEO_RESULT)
+    assert label is not None and label.job_id == job_id  # the video traces back to its job
 
 
 def test_queue_full_is_503_with_retry_after(make_app: Callable[..., FastAPI]) -> None:

@@ -1,0 +1,231 @@
+"""The batch manifest: one SQLite file (WAL) in the output directory recording every item's key, state and reason.
+
+An item is one output path (relative to --output). Its key is the input's content hash (sha256, streamed) plus a
+job hash (settings hash for its kind + source identity hash); a rerun skips items whose key matches and whose
+state is done (and output exists), keeps earlier failures unless asked to retry, and redoes everything else.
+States: "running" (handed to a worker; a crash leaves it so, and the next run redoes it), "done" (marked only after
+the output was renamed into place), "failed" (with a one-line reason).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from faceweave.errors import MediaError, UsageError
+
+MANIFEST_NAME = ".faceweave-batch.sqlite"
+LOCK_NAME = ".faceweave-batch.lock"
+Status = Literal["running", "done", "failed"]
+_CHUNK = 1 << 20
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    output TEXT PRIMARY KEY,        -- output path relative to the output directory
+    input TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    job TEXT NOT NULL,              -- sha256 of (settings hash for the kind, source identity hash)
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,      -- how many times the item was handed to a worker under this key
+    reason TEXT NOT NULL DEFAULT '',
+    seconds REAL NOT NULL DEFAULT 0,
+    swapped INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,          -- stat of the input when hashed: an unchanged file is not hashed again
+    mtime_ns INTEGER NOT NULL,
+    run INTEGER NOT NULL,           -- the last run that met this item
+    dispatched INTEGER NOT NULL,    -- the last run that handed it to a worker
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL, options TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS walk_failures (run INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row of the manifest."""
+
+    output: str
+    input: str
+    input_sha256: str
+    job: str
+    kind: str
+    status: Status
+    attempts: int
+    reason: str
+    seconds: float
+    swapped: int
+    size: int
+    mtime_ns: int
+    run: int
+    dispatched: int
+
+
+_ITEM_COLUMNS = ", ".join(field.name for field in dataclasses.fields(Item))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's content, read in 1 MiB chunks (memory stays flat for any size)."""
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError as exc:
+        raise MediaError(path, "file not found", "check the path") from exc
+    except OSError as exc:
+        raise MediaError(path, f"cannot read file ({exc.strerror or exc})", "check its permissions (ls -l)") from exc
+    return digest.hexdigest()
+
+
+def combine_hashes(*parts: str) -> str:
+    """sha256 over several hex digests (or other strings), order-sensitive."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class Manifest:
+    """The SQLite manifest of one output directory; one process writes it at a time (a lock file enforces it).
+
+    Example:
+        >>> with Manifest.open(Path("out")) as manifest:  # doctest: +SKIP
+        ...     manifest.failed_items()
+    """
+
+    def __init__(self, connection: sqlite3.Connection, lock: IO[bytes], path: Path) -> None:
+        self.connection = connection
+        self.lock = lock
+        self.path = path
+        self.run = 0
+
+    @classmethod
+    def open(cls, output_dir: Path) -> Manifest:
+        """Open (or create) the manifest in `output_dir`, taking its lock; UsageError if another run holds it."""
+        lock = (output_dir / LOCK_NAME).open("ab")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise UsageError(
+                f"another faceweave batch is writing to '{output_dir}'; wait for it or pick another"
+            ) from None
+        path = output_dir / MANIFEST_NAME
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            lock.close()
+            raise MediaError(path, f"cannot open the batch manifest ({exc})", "delete it to start afresh") from exc
+        connection.row_factory = sqlite3.Row
+        return cls(connection, lock, path)
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self.connection.close()
+        self.lock.close()
+
+    def start_run(self, options: str) -> bool:
+        """Begin a run (`options`: JSON of what was asked); returns whether the previous run ended uncleanly."""
+        last = self.connection.execute("SELECT finished FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        cursor = self.connection.execute("INSERT INTO runs (started, options) VALUES (?, ?)", (time.time(), options))
+        self.run = int(cursor.lastrowid or 0)
+        return last is not None and last["finished"] is None
+
+    def finish_run(self) -> None:
+        """Mark the current run as ended cleanly."""
+        self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), self.run))
+
+    def get(self, output: str) -> Item | None:
+        """The row for an output path, or None."""
+        row = self.connection.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE output = ?", (output,)).fetchone()
+        return None if row is None else Item(*row)
+
+    def touch(self, output: str) -> None:
+        """Record that this run met an item it skips (so the summary lists its earlier failure)."""
+        self.connection.execute("UPDATE items SET run = ? WHERE output = ?", (self.run, output))
+
+    def dispatch(self, item: Item) -> None:
+        """Record an item as handed to a worker (status running); committed before the worker sees it."""
+        self.connection.execute(
+            "INSERT OR REPLACE INTO items (output, input, input_sha256, job, kind, status, attempts, reason, seconds,"
+            " swapped, size, mtime_ns, run, dispatched, updated)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, '', 0, 0, ?, ?, ?, ?, ?)",
+            (
+                item.output, item.input, item.input_sha256, item.job, item.kind, item.attempts,
+                item.size, item.mtime_ns, self.run, self.run, time.time(),
+            ),
+        )  # fmt: skip
+
+    def finish(self, output: str, status: Status, reason: str = "", seconds: float = 0.0, swapped: int = 0) -> None:
+        """Record an item's result: "done" only once its output is in place, or "failed" with a reason."""
+        self.connection.execute(
+            "UPDATE items SET status = ?, reason = ?, seconds = ?, swapped = ?, updated = ? WHERE output = ?",
+            (status, reason, seconds, swapped, time.time(), output),
+        )
+
+    def fail_early(self, item: Item, reason: str) -> None:
+        """Record an item that failed before reaching a worker (unreadable, unhashable, name collision)."""
+        self.dispatch(item)
+        self.finish(item.output, "failed", reason)
+
+    def record_walk_failure(self, path: str, reason: str) -> None:
+        """Record a directory or link the walk could not follow (kept per run)."""
+        self.connection.execute("INSERT INTO walk_failures VALUES (?, ?, ?)", (self.run, path, reason))
+
+    def failed_items(self) -> list[Item]:
+        """Failed items met by this run, including failures recorded by earlier runs and skipped now."""
+        rows = self.connection.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE status = 'failed' AND run = ? ORDER BY output", (self.run,)
+        )
+        return [Item(*row) for row in rows]
+
+    def walk_failures(self) -> list[tuple[str, str]]:
+        """(path, reason) of this run's walk failures."""
+        rows = self.connection.execute(
+            "SELECT path, reason FROM walk_failures WHERE run = ? ORDER BY path", (self.run,)
+        )
+        return [(row["path"], row["reason"]) for row in rows]
+
+    def attempts(self) -> dict[str, int]:
+        """Attempt counter of every item (for tests and audits)."""
+        return {row["output"]: row["attempts"] for row in self.connection.execute("SELECT output, attempts FROM items")}
+
+    def counts(self) -> dict[str, int]:
+        """How many items this run met, by status."""
+        rows = self.connection.execute(
+            "SELECT status, COUNT(*) AS n FROM items WHERE run = ? GROUP BY status", (self.run,)
+        )
+        return {row["status"]: row["n"] for row in rows}
+
+
+def sweep_partial_files(output_dir: Path) -> int:
+    """Delete temp files an interrupted run left (hidden ``.name.XXXXXXXX.part`` beside outputs); returns how many."""
+    removed = 0
+    for folder, _, names in os.walk(output_dir):
+        for name in _partial_names(names):
+            with contextlib.suppress(OSError):
+                (Path(folder) / name).unlink()
+                removed += 1
+    return removed
+
+
+def _partial_names(names: Sequence[str]) -> Iterator[str]:
+    return (name for name in names if name.startswith(".") and name.endswith(".part") and name.count(".") >= 3)

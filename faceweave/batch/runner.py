@@ -1,0 +1,367 @@
+"""run_batch: walk (or glob) the inputs, consult the manifest, hand the work to an engine, record and summarise.
+
+The parent process never decodes pixels: it sniffs, hashes (streamed sha256, skipped for files whose size and
+mtime the manifest already knows), writes manifest rows and hands paths to the workers, pulling the next input only
+when the engine has room (backpressure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from faceweave.batch.discover import (
+    IMAGE_EXTENSIONS,
+    VIDEO_INPUT_EXTENSIONS,
+    Found,
+    Kind,
+    WalkFailure,
+    check_pattern,
+    classify,
+    count_media_names,
+    mirrored_name,
+    patterned_name,
+    walk_glob,
+    walk_tree,
+)
+from faceweave.batch.manifest import Item, Manifest, combine_hashes, file_sha256, sweep_partial_files
+from faceweave.batch.summary import SUMMARY_NAME, BatchProgress, BatchSummary, FailedFile, write_summary
+from faceweave.batch.worker import Outcome, Task, WorkerConfig
+from faceweave.errors import MediaError, UsageError
+from faceweave.media.provenance import settings_hash
+from faceweave.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EngineName = Literal["local", "ray"]
+ProgressCallback = Callable[[BatchProgress], None]
+VIDEO_ONLY_SETTINGS = ("detect_every", "smoothing", "smoothing_strength")
+"""Settings that change video outputs only: changing them redoes the videos, not the images."""
+NO_PIXEL_SETTINGS = ("model_dir", "model_download")
+"""Settings that change no output pixels at all: changing them redoes nothing."""
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to run over: --input DIR (mirrored) or --targets GLOB (named by --output-pattern), and how.
+
+    `sources` form one identity; `source_glob` matches several sources, each its own identity (a cartesian
+    product with the targets).
+
+    Example: ``BatchOptions(output=Path("out"), sources=(Path("me.jpg"),), input=Path("photos"), workers=2)``
+    """
+
+    output: Path
+    sources: tuple[Path, ...] = ()
+    input: Path | None = None
+    targets: str | None = None
+    source_glob: str | None = None
+    output_pattern: str | None = None
+    workers: int = 2
+    engine: EngineName = "local"
+    retry_failed: bool = False
+    address: str | None = None
+    gpus_per_worker: float = 0.0
+    max_in_flight: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.input is None) == (self.targets is None):
+            raise UsageError("give exactly one of --input DIR or --targets 'GLOB'")
+        if bool(self.sources) == bool(self.source_glob):
+            raise UsageError("give --source PATH (repeatable, one person) or --sources 'GLOB' (one person per file)")
+        if self.source_glob and self.targets is None:
+            raise UsageError("--sources 'GLOB' goes with --targets 'GLOB'; with --input use --source")
+        if self.output_pattern is not None and self.targets is None:
+            raise UsageError("--output-pattern goes with --targets; --input mirrors the input tree")
+        if self.workers < 1 or (self.max_in_flight is not None and self.max_in_flight < 1):
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.gpus_per_worker < 0:
+            raise UsageError(f"--gpus-per-worker must be 0 or more, got {self.gpus_per_worker}")
+        if self.input is not None and self.input.resolve() == self.output.resolve():
+            raise UsageError("--output must differ from --input (outputs would overwrite the inputs)")
+        if self.targets is not None:
+            check_pattern(self.pattern, self.source_glob is not None)
+
+    @property
+    def pattern(self) -> str:
+        """The output pattern in use (targets mode)."""
+        if self.output_pattern is not None:
+            return self.output_pattern
+        return "{target_stem}_{source_stem}{ext}" if self.source_glob else "{target_stem}{ext}"
+
+
+class Engine(Protocol):
+    """Runs tasks, yielding outcomes as they finish; pulls the next task only when it has room."""
+
+    def __enter__(self) -> Engine: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def map(self, tasks: Iterator[Task]) -> Iterator[Outcome]: ...
+    def pids(self) -> list[int]: ...
+
+
+@dataclass
+class _Tally:
+    """Running counts of one run (mutable state of the run, not data handed out)."""
+
+    began: float = dataclasses.field(default_factory=time.perf_counter)
+    done: int = 0
+    failed: int = 0
+    skipped_done: int = 0
+    skipped_failed: int = 0
+    non_media: int = 0
+    estimate: int | None = None
+
+    def progress(self) -> BatchProgress:
+        elapsed = time.perf_counter() - self.began
+        processed = self.done + self.failed
+        rate = processed / elapsed if elapsed > 0 else 0.0
+        met = processed + self.skipped_done + self.skipped_failed
+        eta = None if self.estimate is None or rate <= 0 else max(0.0, (self.estimate - met) / rate)
+        skipped = self.skipped_done + self.skipped_failed
+        return BatchProgress(self.done, self.failed, skipped, self.estimate, elapsed, rate, eta)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The source sets (one identity each), their content hashes and, with --sources, the file naming outputs."""
+
+    source_sets: tuple[tuple[str, ...], ...]
+    source_hashes: tuple[str, ...]
+    source_names: tuple[Path | None, ...]
+
+
+def kind_settings_hashes(settings: Settings) -> dict[str, str]:
+    """The settings hash per kind of input: images ignore video-only settings, neither counts model_dir."""
+    defaults = Settings()
+    neutral = {name: getattr(defaults, name) for name in NO_PIXEL_SETTINGS}
+    still = neutral | {name: getattr(defaults, name) for name in VIDEO_ONLY_SETTINGS}
+    return {"image": settings_hash(settings.replace(**still)), "video": settings_hash(settings.replace(**neutral))}
+
+
+def run_batch(
+    options: BatchOptions,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+) -> BatchSummary:
+    """Swap faces in every media file of a folder (or glob), resumably; returns the run's summary.
+
+    Items already done under the same input content, settings and sources are skipped; failures are recorded with
+    their reason and never stop the run. `progress` is called after every item; `on_engine` once the engine runs.
+
+    Example:
+        >>> options = BatchOptions(output=Path("out"), sources=(Path("me.jpg"),), input=Path("photos"))
+        >>> run_batch(options, Settings(require_face=True)).done  # doctest: +SKIP
+        42
+    """
+    options.output.mkdir(parents=True, exist_ok=True)
+    job = _prepare_job(options)
+    with Manifest.open(options.output) as manifest:
+        unclean = manifest.start_run(json.dumps(_describe(options), sort_keys=True))
+        removed = sweep_partial_files(options.output) if unclean else 0
+        tally = _Tally()
+        threading.Thread(target=_estimate, args=(options, len(job.source_sets), tally), daemon=True).start()
+        planner = _Planner(options, settings, manifest, job, tally, progress)
+        config = WorkerConfig(settings, job.source_sets)
+        with _create_engine(options, config) as engine:
+            if on_engine is not None:
+                on_engine(engine)
+            for outcome in engine.map(planner.tasks()):
+                _record(manifest, tally, outcome)
+                if progress is not None:
+                    progress(tally.progress())
+        manifest.finish_run()
+        summary = _summarise(options, manifest, tally, removed)
+    write_summary(summary, options.output / SUMMARY_NAME)
+    return summary
+
+
+def _record(manifest: Manifest, tally: _Tally, outcome: Outcome) -> None:
+    if outcome.fatal is not None:
+        manifest.finish(outcome.item, "failed", outcome.reason)
+        raise outcome.fatal
+    status: Literal["done", "failed"] = "done" if outcome.ok else "failed"
+    manifest.finish(outcome.item, status, outcome.reason, outcome.seconds, outcome.swapped)
+    if outcome.ok:
+        tally.done += 1
+    else:
+        tally.failed += 1
+        log.info("failed: %s: %s", outcome.item, outcome.reason)
+
+
+def _prepare_job(options: BatchOptions) -> _Job:
+    if options.source_glob is not None:
+        found = glob.iglob(options.source_glob, recursive=True)  # noqa: PTH207 (absolute patterns too)
+        matches = sorted(Path(match) for match in found)
+        files = [path for path in matches if path.is_file()]
+        if not files:
+            raise UsageError(f"--sources {options.source_glob!r} matches no file")
+        sets: list[tuple[Path, ...]] = [(path,) for path in files]
+    else:
+        sets = [options.sources]
+    hashes = tuple(combine_hashes(*(file_sha256(path) for path in paths)) for paths in sets)  # unreadable: fatal
+    names = tuple(paths[0] if options.source_glob else None for paths in sets)
+    text_sets = tuple(tuple(str(path.absolute()) for path in paths) for paths in sets)
+    return _Job(text_sets, hashes, names)
+
+
+class _Planner:
+    """Turns met files into tasks, recording skips and early failures in the manifest as it goes."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        settings: Settings,
+        manifest: Manifest,
+        job: _Job,
+        tally: _Tally,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.options = options
+        self.manifest = manifest
+        self.job = job
+        self.settings_hashes = kind_settings_hashes(settings)
+        self.tally = tally
+        self.progress = progress
+        self.output_root = options.output.resolve()
+
+    def tasks(self) -> Iterator[Task]:
+        for met in self._met():
+            if isinstance(met, WalkFailure):
+                self.manifest.record_walk_failure(str(met.path), met.reason)
+                continue
+            yield from self._plan_file(met)
+
+    def _met(self) -> Iterator[Found | WalkFailure]:
+        if self.options.input is not None:
+            return walk_tree(self.options.input, skip=self.options.output)
+        assert self.options.targets is not None
+        return (found for found in walk_glob(self.options.targets) if not self._in_output(found.path))
+
+    def _in_output(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(self.output_root)
+
+    def _plan_file(self, found: Found) -> Iterator[Task]:
+        try:
+            kind = classify(found.path)
+        except MediaError as error:
+            guess: Kind = "video" if found.path.suffix.lower() in VIDEO_INPUT_EXTENSIONS else "image"
+            for index in range(len(self.job.source_sets)):
+                self._fail_early(found, guess, self._name(found, guess, index), str(error))
+            return
+        if kind is None:
+            self.tally.non_media += 1
+            return
+        for index in range(len(self.job.source_sets)):
+            task = self._plan(found, kind, index, self._name(found, kind, index))
+            if task is not None:
+                yield task
+            elif self.progress is not None:
+                self.progress(self.tally.progress())
+
+    def _name(self, found: Found, kind: Kind, index: int) -> str:
+        if self.options.input is not None:
+            return mirrored_name(found.relative, kind).as_posix()
+        return patterned_name(self.options.pattern, found, self.job.source_names[index], kind).as_posix()
+
+    def _plan(self, found: Found, kind: Kind, index: int, name: str) -> Task | None:
+        row = self.manifest.get(name)
+        path = str(found.path.absolute())
+        if row is not None and row.run == self.manifest.run and row.input != path:
+            reason = f"output name '{name}' is already taken by '{row.input}' in this run; change --output-pattern"
+            self.manifest.record_walk_failure(path, reason)
+            return None
+        try:
+            status = found.path.stat()
+            known = (
+                row is not None
+                and row.input == path
+                and (row.size, row.mtime_ns) == (status.st_size, status.st_mtime_ns)
+            )
+            digest = row.input_sha256 if known and row is not None else file_sha256(found.path)
+        except (OSError, MediaError) as error:
+            self._fail_early(found, kind, name, str(error))
+            return None
+        job = combine_hashes(self.settings_hashes[kind], self.job.source_hashes[index])
+        same = row is not None and row.input_sha256 == digest and row.job == job
+        if same and row is not None and self._skip(row, name):
+            return None
+        attempts = row.attempts + 1 if same and row is not None else 1
+        output = self.options.output / name
+        output.parent.mkdir(parents=True, exist_ok=True)
+        item = Item(
+            name, path, digest, job, kind, "running", attempts, "", 0.0, 0, status.st_size, status.st_mtime_ns, 0, 0
+        )
+        self.manifest.dispatch(item)
+        return Task(name, path, str(output.absolute()), kind, index)
+
+    def _skip(self, row: Item, name: str) -> bool:
+        if row.status == "done" and (self.options.output / name).is_file():
+            self.manifest.touch(name)
+            self.tally.skipped_done += 1
+            return True
+        if row.status == "failed" and not self.options.retry_failed:
+            self.manifest.touch(name)
+            self.tally.skipped_failed += 1
+            return True
+        return False
+
+    def _fail_early(self, found: Found, kind: Kind, name: str, reason: str) -> None:
+        row = self.manifest.get(name)
+        attempts = row.attempts + 1 if row is not None else 1
+        item = Item(name, str(found.path.absolute()), "", "", kind, "failed", attempts, reason, 0.0, 0, -1, -1, 0, 0)
+        self.manifest.fail_early(item, reason)
+        self.tally.failed += 1
+
+
+def _estimate(options: BatchOptions, sets: int, tally: _Tally) -> None:
+    """Count media-named inputs in the background (no reads, no list kept) so progress can show an ETA."""
+    suffixes = IMAGE_EXTENSIONS | VIDEO_INPUT_EXTENSIONS
+    try:
+        if options.input is not None:
+            tally.estimate = count_media_names(options.input, options.output)
+        elif options.targets is not None:
+            found = walk_glob(options.targets)
+            tally.estimate = sets * sum(1 for f in found if f.path.suffix.lower() in suffixes)
+    except OSError:  # the estimate is a nicety; the real walk reports problems
+        log.debug("could not estimate the number of inputs", exc_info=True)
+
+
+def _create_engine(options: BatchOptions, config: WorkerConfig) -> Engine:
+    if options.engine == "ray":
+        try:
+            from faceweave.batch.ray_engine import RayEngine
+        except ImportError as error:
+            raise UsageError(f"the ray engine needs Ray ({error}); pip install 'faceweave[ray]'") from None
+        return RayEngine(config, options.workers, options.max_in_flight, options.address, options.gpus_per_worker)
+    from faceweave.batch.local import LocalEngine
+
+    return LocalEngine(config, options.workers, options.max_in_flight)
+
+
+def _summarise(options: BatchOptions, manifest: Manifest, tally: _Tally, removed: int) -> BatchSummary:
+    elapsed = time.perf_counter() - tally.began
+    failures = tuple(
+        FailedFile(item.input, item.output, item.reason, item.attempts, item.dispatched != manifest.run)
+        for item in manifest.failed_items()
+    )
+    processed = tally.done + tally.failed
+    return BatchSummary(
+        output_dir=str(options.output), manifest=str(manifest.path), run=manifest.run,
+        done=tally.done, failed=tally.failed, skipped_done=tally.skipped_done, skipped_failed=tally.skipped_failed,
+        skipped_non_media=tally.non_media, seconds=elapsed, files_per_second=processed / elapsed if elapsed else 0.0,
+        partial_files_removed=removed, failures=failures, walk_failures=tuple(manifest.walk_failures()),
+    )  # fmt: skip
+
+
+def _describe(options: BatchOptions) -> dict[str, object]:
+    fields = dataclasses.asdict(options)
+    return {key: [str(v) for v in value] if isinstance(value, tuple) else str(value) for key, value in fields.items()}
