@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceweave.errors import MediaError, NoFaceError
+from faceweave.media.c2pa_sign import check_signing, sign_video_file
 from faceweave.media.image_io import sniff_image
 from faceweave.media.provenance import Label, label_for, video_metadata
 from faceweave.media.video_io import (
@@ -77,20 +78,22 @@ def swap_video(
     timeline to start at `start`), the first audio stream is copied or re-encoded, rotation metadata is applied
     to the pixels (the output is upright, with no rotation tag). The output appears only when complete.
     The file carries `label` (default: `label_for(pipeline.settings)`) as container tags, and, unless
-    `settings.watermark` is off, every frame carries the label's invisible watermark.
+    `settings.watermark` is off, every frame carries the label's invisible watermark. When settings.c2pa_cert/
+    c2pa_key are set, MP4/MOV outputs are C2PA-signed before they appear (UsageError up front for .mkv/.webm).
 
     Example:
         >>> pipeline = Pipeline.from_settings(Settings(), ["me.jpg"], mode="video")  # doctest: +SKIP
         >>> swap_video(pipeline, "in.mp4", "out.mp4", start=2.0, end=5.0).frames  # doctest: +SKIP
         90
     """
+    _check_video_signing(pipeline.settings, output)
     began = time.perf_counter()
     frames = swapped = 0
     pipeline.reset()  # tracks and smoothing start fresh with every video
     with VideoReader(target, start, end) as reader:
         total = expected_frames(reader.info, reader.span)
         label = label or label_for(pipeline.settings)
-        with _labelled_writer(output, reader, options, label, pipeline.settings.watermark) as writer:
+        with _labelled_writer(output, reader, options, label, pipeline.settings) as writer:
             for frame in reader:
                 result = pipeline.process(frame.image, seconds=float(frame.seconds))
                 writer.write(result.image, frame.pts)
@@ -121,6 +124,7 @@ def swap_video_file(
     extension = check_video_output(output)
     spec = resolve_encoder(options, extension)
     spec.options(options.crf, options.preset)  # bad --crf/--preset fail now, not after loading models
+    _check_video_signing(settings, output)
     resolve_span(probe_video(target), start, end)
     pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
     return swap_video(pipeline, target, output, start=start, end=end, options=options, progress=progress)
@@ -131,9 +135,17 @@ def _labelled_writer(
     reader: VideoReader,
     options: EncodeOptions | None,
     label: Label,
-    watermark: bool,
+    settings: Settings,
 ) -> VideoWriter:
-    """A writer that tags the container with `label` and, when `watermark`, marks every frame with its payload."""
+    """A writer that tags the container with `label`, marks every frame with its payload (unless settings.watermark
+    is off) and C2PA-signs the finished file before it appears (when settings.c2pa_cert/c2pa_key are set).
+    """
+    extension = Path(output).suffix.lower()
+    cert, key = Path(settings.c2pa_cert), Path(settings.c2pa_key)
+
+    def sign(temp: Path) -> None:
+        sign_video_file(temp, extension, label, cert, key)
+
     return VideoWriter(
         output,
         reader.info,
@@ -141,8 +153,15 @@ def _labelled_writer(
         audio_from=reader.info.path,
         span=reader.span,
         metadata=video_metadata(label),
-        watermark_payload=label.watermark_payload if watermark else None,
+        watermark_payload=label.watermark_payload if settings.watermark else None,
+        before_publish=sign if settings.c2pa_cert else None,
     )
+
+
+def _check_video_signing(settings: Settings, output: str | os.PathLike[str]) -> None:
+    """When signing is configured: UsageError/MediaError now for a container C2PA cannot sign or bad credentials."""
+    if settings.c2pa_cert:
+        check_signing(Path(settings.c2pa_cert), Path(settings.c2pa_key), Path(output).suffix.lower(), video=True)
 
 
 def _progress(frames: int, total: int | None, elapsed: float) -> Progress:

@@ -4,16 +4,19 @@ and (slow) the ../shared/testdata clips.
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from c2pa_factory import make_test_credentials
 from clip_factory import Clip, Pixels, audio_packets, decode_all, face_frames, write_audio_only, write_clip
 
 from faceweave.cli import main
-from faceweave.errors import NoFaceError
+from faceweave.errors import MediaError, NoFaceError
+from faceweave.media.c2pa_sign import verify_image
 from faceweave.media.provenance import label_from_video_tags, settings_hash
 from faceweave.media.video_io import probe_video
 from faceweave.media.video_writer import EncodeOptions
@@ -145,6 +148,65 @@ def test_no_watermark_flag_leaves_the_label_only(
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("label: faceweave ") for line in lines)
     assert lines[-1] == "watermark: not found"
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with a throw-away C2PA test chain; skips without the optional c2pa-python."""
+    pytest.importorskip("c2pa", reason="the optional c2pa-python extra is not installed")
+    credentials = make_test_credentials(tmp_path_factory.mktemp("c2pa"))
+    return Settings(c2pa_cert=str(credentials.chain), c2pa_key=str(credentials.key))
+
+
+def test_signed_video_validates_and_tampering_is_detected(
+    clip: Clip, signing: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "signed.mp4"
+    pipeline = Pipeline.from_settings(signing, sources=[HOPPER], mode="video")
+    swap_video(pipeline, clip.path, output, end=0.5, options=FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.mp4"]  # no temp files left
+    capsys.readouterr()
+    assert main(["inspect", str(output)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    c2pa_line = next(line for line in lines if line.startswith("c2pa: "))
+    assert c2pa_line.startswith("c2pa: Valid (") and "compositeWithTrainedAlgorithmicMedia" in c2pa_line
+    assert any(line.startswith("label: faceweave ") for line in lines)  # the label survives signing
+    assert lines[-1].startswith("  matches label: yes")  # and so does the watermark
+    assert len(decode_all(output)[0]) == 6  # still plays: 0.5 s at 12 fps
+    data = bytearray(output.read_bytes())
+    mdat = data.index(b"mdat")
+    size = int.from_bytes(data[mdat - 4 : mdat], "big")
+    data[mdat + size // 2] ^= 0xFF  # flip a byte in the middle of the encoded frames
+    output.write_bytes(bytes(data))
+    assert verify_image(output).state == "Invalid"
+
+
+def test_failed_signing_leaves_no_file(clip: Clip, signing: Settings, tmp_path: Path) -> None:
+    broken = dataclasses.replace(signing, c2pa_cert=signing.c2pa_key)  # PEM, but no certificate in it
+    pipeline = Pipeline.from_settings(broken, sources=[HOPPER], mode="video")
+    with pytest.raises(MediaError, match="C2PA signing failed"):
+        swap_video(pipeline, clip.path, tmp_path / "out.mov", end=0.25, options=FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["out.mkv", "out.webm"])
+def test_signing_refuses_matroska_before_models_load(
+    clip: Clip,
+    signing: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("models were loaded before the error was found")
+
+    monkeypatch.setattr(Pipeline, "from_settings", no_models)
+    keys = ["--c2pa-cert", signing.c2pa_cert, "--c2pa-key", signing.c2pa_key]
+    argv = ["swap", "-s", str(HOPPER), "-t", str(clip.path), "-o", str(tmp_path / name), *keys]
+    assert main(argv) == EXIT_USAGE
+    assert "write .mp4 or .mov" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- the command line

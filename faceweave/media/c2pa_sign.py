@@ -1,6 +1,6 @@
 """C2PA content credentials through the optional `c2pa-python` (pip install 'faceweave[c2pa]').
 
-Signing adds a manifest whose c2pa.actions assertion says the image was created with a trained algorithm
+Signing adds a manifest whose c2pa.actions assertion says the image or video was created with a trained algorithm
 (digitalSourceType compositeWithTrainedAlgorithmicMedia) by faceweave, plus faceweave's label as its own assertion.
 """
 
@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from faceweave.errors import MediaError, UsageError
 from faceweave.media.provenance import Label
@@ -26,8 +26,11 @@ MIME_TYPES = {
     ".tiff": "image/tiff",
 }
 """Output formats C2PA can sign (BMP has nowhere to embed a manifest)."""
+VIDEO_MIME_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime"}
+"""Video containers C2PA can sign (ISO BMFF; c2pa-python has no Matroska/WebM support)."""
 LABEL_ASSERTION = "org.faceweave.label"
 _UNTRUSTED = "signingCredential.untrusted"  # no trust anchors are configured: valid signature, unknown signer
+_WRITE_HINT = "check free disk space and permissions of the output folder"
 _INSTALL_HINT = "pip install 'faceweave[c2pa]' or unset c2pa_cert/c2pa_key (FACEWEAVE_C2PA_CERT/KEY)"
 
 
@@ -51,11 +54,16 @@ def c2pa_installed() -> bool:
     return importlib.util.find_spec("c2pa") is not None
 
 
-def check_signing(cert: Path, key: Path, extension: str) -> None:
-    """Fail early, before any model work, when signing is configured but cannot work (package, files, format)."""
+def check_signing(cert: Path, key: Path, extension: str, *, video: bool = False) -> None:
+    """Fail early, before any model work, when signing is configured but cannot work (package, files, format).
+
+    Example: ``check_signing(chain, key, ".mkv", video=True)`` raises UsageError (sign .mp4 or .mov instead)
+    """
     if not c2pa_installed():
         raise UsageError(f"C2PA signing is configured but c2pa-python is not installed; {_INSTALL_HINT}")
-    if extension not in MIME_TYPES:
+    if video and extension not in VIDEO_MIME_TYPES:
+        raise UsageError(f"C2PA cannot sign {extension} videos; write .mp4 or .mov instead (or unset c2pa_cert/key)")
+    if not video and extension not in MIME_TYPES:
         raise UsageError(f"C2PA cannot sign {extension} files; write .png, .jpg, .webp or .tif instead")
     _read_pem(cert, "certificate chain")
     _algorithm(_read_pem(key, "private key"), key)
@@ -67,19 +75,41 @@ def sign_image(data: bytes, extension: str, label: Label, cert: Path, key: Path)
     Example: ``sign_image(encode_image(image, ".png"), ".png", label, Path("chain.pem"), Path("key.pem"))``
     """
     check_signing(cert, key, extension)
+    destination = io.BytesIO()
+    _sign_stream(MIME_TYPES[extension], io.BytesIO(data), destination, label, cert, key)
+    return destination.getvalue()
+
+
+def sign_video_file(path: Path, extension: str, label: Label, cert: Path, key: Path) -> None:
+    """Replace the MP4/MOV file at `path` by a copy with a signed C2PA manifest (a sibling temp file, renamed over).
+
+    `extension` picks the container (`path` may be a temp name such as ``.out.mp4.x1.part``).
+    Example: ``sign_video_file(Path("clip.mp4"), ".mp4", label, Path("chain.pem"), Path("key.pem"))``
+    """
+    check_signing(cert, key, extension, video=True)
+    signed = path.with_name(path.name + ".c2pa")
+    try:
+        with path.open("rb") as source, signed.open("w+b") as destination:
+            _sign_stream(VIDEO_MIME_TYPES[extension], source, destination, label, cert, key)
+        signed.replace(path)
+    except OSError as exc:
+        raise MediaError(path, f"cannot write the signed video ({exc.strerror or exc})", _WRITE_HINT) from exc
+    finally:
+        signed.unlink(missing_ok=True)
+
+
+def _sign_stream(mime: str, source: BinaryIO, destination: BinaryIO, label: Label, cert: Path, key: Path) -> None:
+    """Sign `source` into `destination` with faceweave's manifest; MediaError when C2PA refuses the credentials."""
     import c2pa
 
-    mime = MIME_TYPES[extension]
     chain, private_key = _read_pem(cert, "certificate chain"), _read_pem(key, "private key")
     info = c2pa.C2paSignerInfo(_algorithm(private_key, key), chain, private_key, None)
-    destination = io.BytesIO()
     try:
         with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest_definition(label)) as builder:
-            builder.sign(signer, mime, io.BytesIO(data), destination)
+            builder.sign(signer, mime, source, destination)
     except c2pa.C2paError as exc:
         problem = f"C2PA signing failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
         raise MediaError(cert, problem, "check the certificate chain matches the key and has a signing EKU") from exc
-    return destination.getvalue()
 
 
 def manifest_definition(label: Label) -> dict[str, Any]:
@@ -96,13 +126,18 @@ def manifest_definition(label: Label) -> dict[str, Any]:
     }
 
 
-def verify_image(path: str | os.PathLike[str]) -> C2paReport:
-    """Read and validate the C2PA manifest of a file (signer trust is not checked: no trust list is configured)."""
+def verify_image(path: str | os.PathLike[str], mime: str | None = None) -> C2paReport:
+    """Read and validate the C2PA manifest of an image or MP4/MOV video (signer trust is not checked: no trust list
+    is configured); `mime` None = from the file's extension.
+
+    Example: ``verify_image("clip.mp4").line()`` gives ``'c2pa: Valid (by faceweave ...)'`` for a signed video
+    """
     if not c2pa_installed():
         return C2paReport("not installed", "pip install 'faceweave[c2pa]'")
     import c2pa
 
-    mime = MIME_TYPES.get(Path(path).suffix.lower())
+    suffix = Path(path).suffix.lower()
+    mime = mime or MIME_TYPES.get(suffix) or VIDEO_MIME_TYPES.get(suffix)
     if mime is None:
         return C2paReport("none", f"{Path(path).suffix or 'this file type'} is not checked")
     try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from faceweave.media.c2pa_sign import verify_image
+from faceweave.media.c2pa_sign import VIDEO_MIME_TYPES, verify_image
 from faceweave.media.image_io import read_image
 from faceweave.media.provenance import Label, label_from_video_tags, read_label
 from faceweave.media.video_io import VideoReader, is_video, open_video
@@ -34,13 +35,26 @@ def inspect_image(path: str | os.PathLike[str], max_pixels: int = 80_000_000) ->
 
 
 def inspect_video(path: str | os.PathLike[str]) -> list[str]:
-    """Lines describing a video's label (container tags) and the watermark in its first decoded frames.
+    """Lines describing a video's label (container tags), C2PA manifest (MP4/MOV) and the watermark in its first
+    decoded frames.
 
     Example: ``inspect_video("clip.mp4")[-1]`` gives ``'watermark: not found'`` for an unmarked video
     """
     label = read_video_label(path)
-    lines = [f"file: {os.fspath(path)}", *label_lines(label), "c2pa: none (video manifests are not checked)"]
+    lines = [f"file: {os.fspath(path)}", *label_lines(label), verify_image(path, video_mime(path)).line()]
     return [*lines, *watermark_lines(find_video_watermark(path), label)]
+
+
+def video_mime(path: str | os.PathLike[str]) -> str | None:
+    """The C2PA MIME type of an MP4/MOV video (by extension, else by FFmpeg's container), None for other containers.
+
+    Example: ``video_mime("clip.dat")`` gives ``'video/mp4'`` for an MP4 with another name
+    """
+    mime = VIDEO_MIME_TYPES.get(Path(path).suffix.lower())
+    if mime is not None:
+        return mime
+    with open_video(os.fspath(path)) as container:
+        return "video/mp4" if "mp4" in container.format.name.split(",") else None
 
 
 def read_video_label(path: str | os.PathLike[str]) -> Label | None:

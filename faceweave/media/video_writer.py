@@ -11,7 +11,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -122,6 +122,8 @@ class VideoWriter:
     Encoders that need even sizes (H.264/H.265) get odd-sized frames with the last column/row dropped.
     `metadata` becomes container tags (e.g. `provenance.video_metadata(label)`; MP4/MOV keep custom keys through
     ``movflags=use_metadata_tags``); `watermark_payload` is embedded in every frame on the writer thread.
+    `before_publish` is called with the finished temp file before the rename and may rewrite it (C2PA signing);
+    if it raises, the temp file is deleted and no output appears.
 
     Example:
         >>> with VideoReader("in.mp4") as reader, VideoWriter("out.mp4", reader.info, audio_from="in.mp4") as writer:
@@ -140,6 +142,7 @@ class VideoWriter:
         queue_size: int = 8,
         metadata: Mapping[str, str] | None = None,
         watermark_payload: int | None = None,
+        before_publish: Callable[[Path], None] | None = None,
     ) -> None:
         options = options or EncodeOptions()
         self.path = Path(path)
@@ -149,6 +152,7 @@ class VideoWriter:
         self.span = span or Span(None, None, Fraction(0))
         self.frames_written = 0
         self.watermark_payload = watermark_payload
+        self._before_publish = before_publish
         self._shift = round(self.span.shift / info.time_base)
         self._last_pts: int | None = None
         self._queue: queue.Queue[_Frame | None] = queue.Queue(maxsize=max(1, queue_size))
@@ -202,6 +206,8 @@ class VideoWriter:
             self._put(None)
             self._thread.join()
             self._raise_thread_error()
+            if self._before_publish is not None:
+                self._before_publish(self._temp)
             _sync(self._temp)
             mode = _new_file_mode(self.path)
             if mode is not None:

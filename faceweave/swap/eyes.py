@@ -55,11 +55,9 @@ def recolour_irises(
     found = _irises(image, mesh, eye_triangles) if strength > 0 else None
     if found is None:
         return image
-    (x0, y0, x1, y1), mask, current, lab = found
-    weight = mask * strength
+    (x0, y0, x1, y1), mask, current, lab, touched = found
     shift = (colour - current) * np.array([LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
-    touched = weight > 1e-3  # the LAB round trip is not exact: leave every other pixel as it was
-    moved = np.clip(lab[touched] + weight[touched][:, None] * shift + 0.5, 0, 255).astype(np.uint8)
+    moved = np.clip(lab + (mask[touched] * strength)[:, None] * shift + 0.5, 0, 255).astype(np.uint8)
     result = image if in_place else image.copy()
     patch = result[y0:y1, x0:x1]
     patch[touched] = cv2.cvtColor(moved[None], cv2.COLOR_LAB2BGR)[0]
@@ -68,8 +66,9 @@ def recolour_irises(
 
 def _irises(
     image: Image, mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]
-) -> tuple[tuple[int, int, int, int], FloatArray, FloatArray, FloatArray] | None:
-    """Box around the eyes, soft iris mask and LAB pixels there, and the median iris colour; None if unseen."""
+) -> tuple[tuple[int, int, int, int], FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]] | None:
+    """Box around the eyes, soft iris mask, median iris colour, and the LAB colours of the pixels the mask
+    touches (only those: the LAB round trip is not exact, every other pixel stays as it was); None if unseen."""
     box = _box(mesh, image.shape[:2])
     if box is None:
         return None
@@ -81,12 +80,13 @@ def _irises(
     inside = mask > 0.5
     if inside.sum() < MIN_PIXELS:
         return None
-    lab = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
-    pixels = lab[inside]
+    touched = mask > 1e-3
+    lab = cv2.cvtColor(image[y0:y1, x0:x1][touched][None], cv2.COLOR_BGR2LAB)[0].astype(np.float32)
+    pixels = lab[inside[touched]]
     low, high = np.percentile(pixels[:, 0], [25, 85])
     kept = pixels[(pixels[:, 0] >= low) & (pixels[:, 0] <= high)]
     colour = np.median(kept if len(kept) >= MIN_PIXELS // 2 else pixels, axis=0).astype(np.float32)
-    return box, mask, colour, lab
+    return box, mask, colour, lab, touched
 
 
 def _box(mesh: FloatArray, frame_hw: tuple[int, ...]) -> tuple[int, int, int, int] | None:
