@@ -38,6 +38,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-eye-colour", dest="eye_colour", action="store_false", default=None, help="keep irises")
     group.add_argument("--face-shape", type=float, help="move the target's outline toward the source's, 0–1 (0.6)")
     group.add_argument("--video-face-shape", type=float, help="the same for video and live (0: saves 4–12 ms/frame)")
+    group.add_argument("--occluders", choices=CHOICES["occluders"], help="auto: hands kept in front on stills")
     group.add_argument("--no-border-mask", dest="border_mask", action="store_false", default=None)
     group.add_argument("--detector", choices=CHOICES["detector"], help="auto: MediaPipe + dlib re-scan on stills")
     group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")
@@ -75,7 +76,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         *("selector", "face_order", "face_index", "reference_threshold", "blend", "blend_mode", "color_mode"),
         *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
         *("max_image_pixels", "jpeg_quality", "watermark", "c2pa_cert", "c2pa_key"),
-        *("eye_colour", "face_shape", "video_face_shape"),
+        *("eye_colour", "face_shape", "video_face_shape", "occluders"),
         *("detect_every", "smoothing", "smoothing_strength"),
         *("swapper", "enhancer", "frame_enhancer", "enhancer_blend", "codeformer_fidelity", "pixel_boost"),
         *("providers", "device_id", "model_dir", "model_download"),

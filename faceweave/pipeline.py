@@ -9,11 +9,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.analyser import FaceAnalyser, Mode
+from faceweave.analysis.hands import HandDetector, hand_mask
 from faceweave.analysis.select import match_references, pick_faces
+from faceweave.compose.blend import alpha_blend
 from faceweave.compose.color import GainFilter
 from faceweave.errors import NoFaceError, UsageError
 from faceweave.faces import Face, Faces
@@ -85,6 +88,9 @@ class Pipeline:
         self.swapper = swapper
         self.bindings = bindings
         self.plugins = plugins
+        occluders = settings.occluders
+        self._hands_wanted = occluders == "hands" or (occluders == "auto" and analyser.mode == "still")
+        self._hands: HandDetector | None = None
 
     @classmethod
     def from_settings(
@@ -190,6 +196,17 @@ class Pipeline:
             return self.swapper(image, face, identity, gain)
         return neural(image, face, latent)
 
+    def _keep_hands(self, original: Image, result: Image) -> Image:
+        """Hands in front of the faces stay in front: their pixels come back from the original frame."""
+        if self._hands is None:
+            self._hands = HandDetector(still=self.analyser.mode == "still")
+        rgb = cv2.cvtColor(original, cv2.COLOR_BGR2RGB)
+        mask = hand_mask((original.shape[0], original.shape[1]), self._hands(rgb))
+        if mask is None:
+            return result
+        soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 1.5)
+        return alpha_blend(result, original, soft)
+
     def process(self, image: Image, faces: Faces | None = None, *, seconds: float | None = None) -> FrameResult:
         """Swap the selected faces of one BGR frame (faces are analysed here unless given).
 
@@ -207,5 +224,7 @@ class Pipeline:
             result = self._swap_one(result, faces[index], identity, gain)
         if self.plugins is not None:
             result = self.plugins.enhance(result, [faces[i] for i, _ in assignments])
+        if assignments and self._hands_wanted:
+            result = self._keep_hands(image, result)
         stage_ms = ((analysed - began) * 1000, (time.perf_counter() - analysed) * 1000)
         return FrameResult(result, faces, tuple(i for i, _ in assignments), stage_ms)

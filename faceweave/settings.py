@@ -18,6 +18,7 @@ FaceOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "lar
 BlendMode = Literal["feather", "pyramid", "poisson"]
 ColorMode = Literal["lighting", "reinhard", "none"]
 Smoothing = Literal["rigid", "naive", "none"]
+Occluders = Literal["auto", "hands", "none"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "detector": get_args(Detector),
@@ -26,6 +27,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "blend_mode": get_args(BlendMode),
     "color_mode": get_args(ColorMode),
     "smoothing": get_args(Smoothing),
+    "occluders": get_args(Occluders),
 }
 _RANGES: dict[str, tuple[float, float]] = {
     "detector_score": (0.0, 1.0),
@@ -75,6 +77,7 @@ class Settings:
     eye_colour: bool = True
     face_shape: float = 0.6
     video_face_shape: float = 0.0
+    occluders: Occluders = "auto"
     require_face: bool = False
     max_image_pixels: int = 80_000_000
     jpeg_quality: int = 95
