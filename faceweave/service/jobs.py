@@ -11,9 +11,11 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from faceweave.service.sqlite import transaction
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 JobKind = Literal["video", "images"]
@@ -93,14 +95,8 @@ class JobStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def folder(self, job_id: str) -> Path:
         """The job's folder (made on demand); its name is a digest of the id, never the id itself."""

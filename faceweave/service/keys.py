@@ -9,10 +9,11 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from faceweave.errors import UsageError
+from faceweave.service.sqlite import transaction
 
 KEY_PREFIX = "fw_"
 RUN_KEY_ID = "run"
@@ -78,14 +79,8 @@ class KeyStore:
             db.execute(_SCHEMA)
         self._run_keys = tuple(self._run_digest(secret) for secret in run_keys)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     @staticmethod
     def _run_digest(secret: str) -> _Digest:
