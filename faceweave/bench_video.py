@@ -7,6 +7,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,22 @@ def letterbox(image: np.ndarray[Any, np.dtype[np.uint8]], size_wh: tuple[int, in
     return canvas
 
 
-def resized_copy(path: Path, size: str, folder: Path) -> Path:
-    """The clip re-encoded at 720p or 1080p (letterboxed, H.264, audio kept) in `folder`."""
-    if size not in RESIZE:
+def resized_copy(path: Path, size: str | None, folder: Path, fps: int | None = None) -> Path:
+    """The clip re-encoded (H.264) in `folder`: letterboxed to 720p or 1080p when `size` is given, and with
+    `fps` its frames re-timed to that rate (a faster camera; audio dropped, since it would no longer match)."""
+    if size is not None and size not in RESIZE:
         raise UsageError(f"--resize must be one of {', '.join(RESIZE)}, got {size!r}")
-    size_wh = RESIZE[size]
-    output = folder / f"{path.stem}_{size}.mp4"
+    output = folder / f"{path.stem}_{size or 'same'}_{fps or 'native'}.mp4"
     with VideoReader(path) as reader:
+        size_wh = RESIZE[size] if size is not None else (reader.info.width, reader.info.height)
         info = dataclasses.replace(reader.info, width=size_wh[0], height=size_wh[1])
-        with VideoWriter(output, info, EncodeOptions(crf=18, preset="veryfast"), audio_from=path) as writer:
+        if fps is not None:
+            info = dataclasses.replace(info, fps=Fraction(fps), time_base=Fraction(1, fps), start_time=Fraction(0))
+        options = EncodeOptions(crf=18, preset="veryfast")
+        with VideoWriter(output, info, options, audio_from=None if fps else path) as writer:
             for frame in reader:
-                writer.write(letterbox(frame.image, size_wh), frame.pts)
+                image = letterbox(frame.image, size_wh) if size is not None else frame.image
+                writer.write(image, frame.index if fps is not None else frame.pts)
     return output
 
 
@@ -128,12 +134,12 @@ def bench_flicker(settings: Settings, source: Path | None, path: Path, report: R
 
 
 def bench_live(
-    settings: Settings, source: Path | None, path: Path, resize: str | None, report: Report
+    settings: Settings, source: Path | None, path: Path, resize: str | None, report: Report, fps: int | None = None
 ) -> dict[str, Any]:
     """The file played at its native rate as a camera would deliver it, through a LiveSession with no sinks."""
     pipeline = Pipeline.from_settings(settings, [source or sample_path("hopper")], mode="video")
     with tempfile.TemporaryDirectory(prefix="faceweave-bench-") as name:
-        clip = resized_copy(path, resize, Path(name)) if resize else path
+        clip = resized_copy(path, resize, Path(name), fps) if resize or fps else path
         info, frames = open_input(str(clip))
         _warm_up(pipeline, clip)
         session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [])

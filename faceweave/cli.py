@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--live", action="store_true", help="live mode: play --input at its native rate")
     bench.add_argument("--input", type=Path, help="with --live: the file played as a camera")
     bench.add_argument("--resize", choices=("720p", "1080p"), help="re-encode the clip to this size first (temp)")
+    bench.add_argument("--retime", type=int, metavar="FPS", help="with --live: replay the clip's frames at this rate")
     _add_settings(bench)
 
     evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
@@ -257,7 +258,7 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
     if args.live:
         if args.input is None or args.video is not None:
             raise UsageError("bench --live needs --input FILE (and no --video)")
-        figures = bench_video.bench_live(settings, args.source, args.input, args.resize, report=print)
+        figures = bench_video.bench_live(settings, args.source, args.input, args.resize, print, args.retime)
     else:
         figures = bench_video.bench_video(settings, args.source, args.video, args.resize, report=print)
         if args.flicker:

@@ -124,3 +124,14 @@ def test_bench_live_json_line(clip: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["bench", "--live", "--input", str(clip), "--json"]) == cli.EXIT_OK
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["fps"] > 0 and figures["p95_latency_ms"] > 0
+
+
+def test_retimed_copy_plays_the_same_frames_faster(clip: Path, tmp_path: Path) -> None:
+    from faceweave.bench_video import resized_copy
+
+    original = probe_video(clip)
+    faster = probe_video(resized_copy(clip, None, tmp_path, fps=60))
+    assert faster.fps == 60
+    assert (faster.width, faster.height) == (original.width, original.height)
+    assert faster.frames == original.frames
+    assert not faster.has_audio  # the old audio would no longer match the frames
