@@ -93,6 +93,15 @@ class Pipeline:
         self._hands: HandDetector | None = None
 
     @classmethod
+    def create(cls, settings: Settings, mode: Mode = "still") -> Pipeline:
+        """Load the models only; no source yet (give one with `set_sources`, or `bindings` from `build_binding`)."""
+        from faceweave.swap.onnx_swap import Plugins  # imported only here: keeps the cold start lean
+
+        plugins = Plugins.from_settings(settings)  # neural models (when chosen) fail fast, before the mesh loads
+        analyser = FaceAnalyser(settings, mode=mode)
+        return cls(settings, analyser, MeshSwapper(settings, load_topology(), mode), [], plugins)
+
+    @classmethod
     def from_settings(
         cls,
         settings: Settings,
@@ -113,11 +122,7 @@ class Pipeline:
         # Read every file first: a bad path fails in milliseconds, before any model loads.
         sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
         references = [load_input(item, settings, name="<reference>") for item in references]
-        from faceweave.swap.onnx_swap import Plugins  # imported only here: keeps the cold start lean
-
-        plugins = Plugins.from_settings(settings)  # neural models (when chosen) fail fast, before the mesh loads
-        analyser = FaceAnalyser(settings, mode=mode)
-        pipeline = cls(settings, analyser, MeshSwapper(settings, load_topology(), mode), [], plugins)
+        pipeline = cls.create(settings, mode)
         if len(references) > 1:
             pipeline.bindings = [
                 pipeline.build_binding([s], pipeline.reference_embedding(r))

@@ -155,7 +155,7 @@ def write_encoded(path: str | os.PathLike[str], data: bytes) -> Path:
     target = Path(path)
     check_output_path(target)
     try:
-        _replace_atomically(target, data, _new_file_mode(target))
+        _replace_atomically(target, data, new_file_mode(target))
     except OSError as exc:
         raise MediaError(target, f"cannot write image ({exc.strerror or exc})", "check space and permissions") from exc
     return target
@@ -187,13 +187,18 @@ def check_output_path(path: str | os.PathLike[str]) -> str:
     """
     target = Path(path)
     extension = _check_extension(target.suffix, str(target))
+    check_output_location(target, "out/result.png")
+    return extension
+
+
+def check_output_location(target: Path, example: str) -> None:
+    """MediaError when `target` is a directory or its folder is missing or not writable (`example`: a good name)."""
     if target.is_dir():
-        raise MediaError(target, "output is a directory", "give a file name such as out/result.png")
+        raise MediaError(target, "output is a directory", f"give a file name such as {example}")
     if not target.parent.is_dir():
         raise MediaError(target.parent, "output directory does not exist", "create it first (mkdir -p) or pick another")
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise MediaError(target.parent, "output directory is not writable", "fix its permissions or pick another")
-    return extension
 
 
 def _open_for_reading(name: str) -> IO[bytes]:
@@ -376,7 +381,7 @@ def _replace_atomically(target: Path, data: bytes, mode: int | None) -> None:
         raise
 
 
-def _new_file_mode(target: Path) -> int | None:
+def new_file_mode(target: Path) -> int | None:
     """The mode `open(target, 'w')` would give: the old file's, else 0o666 minus the umask; None if unknown."""
     with contextlib.suppress(OSError):
         return target.stat().st_mode & 0o7777

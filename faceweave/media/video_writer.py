@@ -27,7 +27,7 @@ from av.video.reformatter import Interpolation
 
 from faceweave.errors import MediaError, UsageError
 from faceweave.media.audio_track import AudioTrack, create_audio_track
-from faceweave.media.image_io import _new_file_mode
+from faceweave.media.image_io import check_output_location, new_file_mode
 from faceweave.media.video_encoders import ENCODERS, EncoderSpec, default_encoder, encoder_available, encoder_spec
 from faceweave.media.video_io import VIDEO_EXTENSIONS, FrameArray, Span, VideoInfo
 from faceweave.media.watermark import embed_watermark
@@ -77,12 +77,7 @@ def check_video_output(path: str | os.PathLike[str]) -> str:
     if extension not in VIDEO_EXTENSIONS:
         supported = ", ".join(sorted(VIDEO_EXTENSIONS))
         raise UsageError(f"unsupported video output extension {target.suffix!r} in '{target}'; use one of {supported}")
-    if target.is_dir():
-        raise MediaError(target, "output is a directory", "give a file name such as out/result.mp4")
-    if not target.parent.is_dir():
-        raise MediaError(target.parent, "output directory does not exist", "create it first (mkdir -p) or pick another")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise MediaError(target.parent, "output directory is not writable", "fix its permissions or pick another")
+    check_output_location(target, "out/result.mp4")
     return extension
 
 
@@ -209,7 +204,7 @@ class VideoWriter:
             if self._before_publish is not None:
                 self._before_publish(self._temp)
             _sync(self._temp)
-            mode = _new_file_mode(self.path)
+            mode = new_file_mode(self.path)
             if mode is not None:
                 self._temp.chmod(mode)
             self._temp.replace(self.path)

@@ -10,15 +10,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
-from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.api import run_on_target
 from faceweave.media.image_io import LoadedImage
 from faceweave.media.provenance import encode_labelled_image, label_for
 from faceweave.pipeline import Binding, Pipeline
 from faceweave.settings import Settings
-from faceweave.swap.mesh_swap import MeshSwapper
-from faceweave.swap.onnx_swap import Plugins
-from faceweave.swap.topology import load_topology
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +101,7 @@ class SwapEngine:
         pipeline = self._pipelines.get(settings)
         if pipeline is None:
             began = time.perf_counter()
-            plugins = Plugins.from_settings(settings)
-            swapper = MeshSwapper(settings, load_topology())
-            pipeline = Pipeline(settings, FaceAnalyser(settings), swapper, [], plugins)
+            pipeline = Pipeline.create(settings)
             log.info(
                 "models loaded",
                 extra={"models": model_names(settings), "load_ms": round((time.perf_counter() - began) * 1000, 1)},

@@ -18,7 +18,7 @@ from faceweave.media.image_io import LoadedImage
 from faceweave.service.config import OPTION_FIELDS
 from faceweave.service.engine import SwapInput, SwapOutput, digest_sources
 from faceweave.service.errors import ServiceError
-from faceweave.service.jobs import JobKind, new_job_id
+from faceweave.service.jobs import Job, JobKind, new_job_id
 from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.state import Service
@@ -216,18 +216,14 @@ async def _store_inputs(
 @router.get("/jobs/{job_id}", responses=_ERRORS, summary="A job's state, progress and error")
 async def get_job(request: Request, job_id: str) -> JSONResponse:
     service = _service(request)
-    job = service.store.get(job_id)
-    if job is None or not _owns(request, job.key_id):
-        raise ServiceError(404, "no such job (it may have expired)")
+    job = _owned_job(request, service, job_id)
     return JSONResponse(job.to_public())
 
 
 @router.get("/jobs/{job_id}/result", responses=_ERRORS, summary="The finished job's output (video or zip)")
 async def job_result(request: Request, job_id: str) -> FileResponse:
     service = _service(request)
-    job = service.store.get(job_id)
-    if job is None or not _owns(request, job.key_id):
-        raise ServiceError(404, "no such job (it may have expired)")
+    job = _owned_job(request, service, job_id)
     if job.state != "done" or job.result is None:
         raise ServiceError(409, f"job is {job.state}, not done; poll GET /v1/jobs/{{id}}")
     path = service.store.folder(job.id) / job.result
@@ -238,15 +234,21 @@ async def job_result(request: Request, job_id: str) -> FileResponse:
 @router.delete("/jobs/{job_id}", responses=_ERRORS, summary="Cancel a job and delete its files")
 async def delete_job(request: Request, job_id: str) -> JSONResponse:
     service = _service(request)
-    job = service.store.get(job_id)
-    if job is None or not _owns(request, job.key_id):
-        raise ServiceError(404, "no such job (it may have expired)")
+    job = _owned_job(request, service, job_id)
     if service.store.finish(job.id, "cancelled", error="cancelled by the client"):
         if job.state == "queued":
             service.store.remove_files(job.id)
         return JSONResponse({"id": job.id, "state": "cancelled"})
     service.store.delete(job.id)
     return JSONResponse({"id": job.id, "state": "deleted"})
+
+
+def _owned_job(request: Request, service: Service, job_id: str) -> Job:
+    """The job, if it exists and the caller may see it; 404 otherwise (never saying which)."""
+    job = service.store.get(job_id)
+    if job is None or not _owns(request, job.key_id):
+        raise ServiceError(404, "no such job (it may have expired)")
+    return job
 
 
 def _owns(request: Request, owner: str | None) -> bool:
