@@ -77,7 +77,7 @@ def time_stages(pipeline: Pipeline, frame: Image, repeat: int) -> dict[str, floa
             marks.append(time.perf_counter())
             if layer is None:
                 continue
-            coloured = swapper.recolour(layer, result, moved)
+            coloured = swapper.recolour(layer, moved)
             marks.append(time.perf_counter())
             result = swapper.compose(result, layer, coloured, moved)
             marks.append(time.perf_counter())

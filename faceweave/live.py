@@ -33,6 +33,8 @@ Image = npt.NDArray[np.uint8]
 
 log = logging.getLogger(__name__)
 
+HANDOFF_SLACK_MS = 2.0  # start the next analysis this much early: a late one stalls the swap
+
 
 @dataclasses.dataclass(frozen=True)
 class LiveSummary:
@@ -60,6 +62,71 @@ class _Analysed:
     frame: CapturedFrame
     faces: Faces
     analyse_ms: float
+
+
+class _Handoff:
+    """Passes one analysed frame at a time from the analysis thread to the swap, started just in time.
+
+    The analysis of the next frame begins once the swap has taken the current one, and then only when the
+    swap has about as long left as the analysis takes (running averages of both), so no analysed frame
+    waits, growing stale, while the swap catches up: the same throughput with the latency of the two
+    stages alone. The waiting also leaves the cores to the swap.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._items: queue.Queue[_Analysed | None] = queue.Queue(maxsize=1)
+        self._taken = threading.Event()
+        self._taken.set()
+        self._swap_ms = 0.0
+        self._analyse_ms = 0.0
+
+    def wait_turn(self) -> bool:
+        """(Analysis thread) block until it is time to analyse the next frame; False when stopping."""
+        while not self._taken.wait(0.1):
+            if self.stop.is_set():
+                return False
+        lead_ms = self._swap_ms - self._analyse_ms - HANDOFF_SLACK_MS
+        if lead_ms > 0:
+            self.stop.wait(min(lead_ms, 1000.0) / 1000)
+        return not self.stop.is_set()
+
+    def put(self, item: _Analysed) -> bool:
+        """(Analysis thread) hand over an analysed frame; False when stopping."""
+        self._analyse_ms = _average(self._analyse_ms, item.analyse_ms)
+        self._taken.clear()
+        while not self.stop.is_set():
+            try:
+                self._items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def finish(self) -> None:
+        """(Analysis thread) tell the swap there is nothing more."""
+        with contextlib.suppress(queue.Full):
+            self._items.put(None, timeout=1.0)
+
+    def get(self) -> _Analysed | None:
+        """(Swap thread) the next analysed frame, or None at the end."""
+        item = self._items.get()
+        self._taken.set()
+        return item
+
+    def swapped(self, milliseconds: float) -> None:
+        """(Swap thread) how long the swap and output of a frame took."""
+        self._swap_ms = _average(self._swap_ms, milliseconds)
+
+    def drain(self) -> None:
+        """(Swap thread, when stopping) unblock the analysis thread."""
+        with contextlib.suppress(queue.Empty):
+            self._items.get_nowait()
+        self._taken.set()
+
+
+def _average(mean: float, value: float) -> float:
+    return value if mean == 0 else 0.8 * mean + 0.2 * value
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -129,35 +196,37 @@ class LiveSession:
         """Process frames until the source ends or a stop; always closes the sinks (a recording stays playable).
 
         Two stages overlap on two threads: analysis (tracking, Face Mesh) of the newest frame runs while the
-        previous frame is swapped and sent out; OpenCV and MediaPipe release the GIL while they work.
+        previous frame is swapped and sent out, started just in time (see _Handoff); OpenCV and MediaPipe
+        release the GIL while they work.
         """
         began, interrupted = time.perf_counter(), False
         self.pipeline.reset()
-        analysed: queue.Queue[_Analysed | None] = queue.Queue(maxsize=1)
-        worker = threading.Thread(target=self._analyse_loop, args=(analysed,), name="faceweave-live-analyse")
+        handoff = _Handoff(self.controls.stop)
+        worker = threading.Thread(target=self._analyse_loop, args=(handoff,), name="faceweave-live-analyse")
         worker.start()
         try:
             while max_frames is None or len(self._meter.latencies) < max_frames:
-                item = analysed.get()
+                item = handoff.get()
                 if item is None:
                     break
+                started = time.perf_counter()
                 self._step(item)
+                handoff.swapped((time.perf_counter() - started) * 1000)
         except KeyboardInterrupt:
             interrupted = True
             log.info("live: interrupted, finishing outputs")
         finally:
             self.controls.stop.set()
-            with contextlib.suppress(queue.Empty):
-                analysed.get_nowait()  # unblock the worker
+            handoff.drain()
             worker.join()
             self.close()
         if self._failure is not None:
             raise self._failure
         return self._summary(time.perf_counter() - began, interrupted)
 
-    def _analyse_loop(self, out: queue.Queue[_Analysed | None]) -> None:
+    def _analyse_loop(self, handoff: _Handoff) -> None:
         try:
-            while not self.controls.stop.is_set():
+            while handoff.wait_turn():
                 self._apply_requests()  # here: this thread owns the analyser's models
                 frame = self.grabber.get(timeout=0.1)
                 if frame is None:
@@ -166,18 +235,12 @@ class LiveSession:
                     continue
                 began = time.perf_counter()
                 faces = self.pipeline.analyser.analyse_frame(frame.image, seconds=frame.seconds)
-                item = _Analysed(frame, faces, (time.perf_counter() - began) * 1000)
-                while not self.controls.stop.is_set():
-                    try:
-                        out.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                if not handoff.put(_Analysed(frame, faces, (time.perf_counter() - began) * 1000)):
+                    break
         except BaseException as exc:  # re-raised by run() on the caller's thread
             self._failure = exc
         finally:
-            with contextlib.suppress(queue.Full):
-                out.put(None, timeout=1.0)
+            handoff.finish()
 
     def close(self) -> None:
         """Stop the capture and close every sink (finalising a recording); errors of one sink do not skip others."""

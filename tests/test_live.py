@@ -135,3 +135,27 @@ def test_retimed_copy_plays_the_same_frames_faster(clip: Path, tmp_path: Path) -
     assert (faster.width, faster.height) == (original.width, original.height)
     assert faster.frames == original.frames
     assert not faster.has_audio  # the old audio would no longer match the frames
+
+
+def test_handoff_starts_the_next_analysis_only_after_the_swap_took_the_last_one(pipeline: Pipeline) -> None:
+    from faceweave.faces import Faces
+    from faceweave.live import _Analysed, _Handoff
+    from faceweave.media.capture import CapturedFrame
+
+    stop = threading.Event()
+    handoff = _Handoff(stop)
+    assert handoff.wait_turn()  # nothing in flight: go at once
+    item = _Analysed(CapturedFrame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, time.perf_counter()), Faces.empty(), 5.0)
+    assert handoff.put(item)
+    turns: list[bool] = []
+    waiter = threading.Thread(target=lambda: turns.append(handoff.wait_turn()))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not turns  # the analysed frame has not been taken yet
+    assert handoff.get() is item
+    waiter.join(2.0)
+    assert turns == [True]
+    stop.set()
+    assert not handoff.put(item) and not handoff.wait_turn()  # stopping: nothing more goes through
+    handoff.finish()
+    assert handoff.get() is None

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.compose.resample import shrink
+
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
 
@@ -21,7 +23,7 @@ def feather(alpha: FloatArray, sigma_px: float, erode_px: float = 0.0) -> FloatA
     factor = max(1.0, sigma_px / 3.0)
     if factor == 1.0:
         return cv2.GaussianBlur(alpha, (0, 0), sigma_px)
-    small = cv2.resize(alpha, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    small = shrink(alpha, (max(1, round(w / factor)), max(1, round(h / factor))))
     small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.compose.resample import shrink
+
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
 GainFilter = Callable[[FloatArray], FloatArray]
@@ -29,8 +31,8 @@ def masked_low_pass(image: FloatArray, weight: FloatArray, sigma_px: float) -> F
 def _small_low_pass(
     image: npt.NDArray[np.generic], weight: FloatArray, small_wh: tuple[int, int], sigma: float
 ) -> FloatArray:
-    small_image = cv2.resize(image, small_wh, interpolation=cv2.INTER_AREA).astype(np.float32) + 1.0
-    small_weight = cv2.resize(weight, small_wh, interpolation=cv2.INTER_AREA)
+    small_image = shrink(image, small_wh).astype(np.float32) + 1.0
+    small_weight = shrink(weight, small_wh)
     blurred = cv2.GaussianBlur(small_image * small_weight[..., None], (0, 0), sigma)
     norm = cv2.GaussianBlur(small_weight, (0, 0), sigma)
     return (blurred / np.maximum(norm, 1e-4)[..., None]).astype(np.float32)

@@ -63,11 +63,17 @@ class SkinModel:
         return cls(colour.mean(axis=0), np.linalg.inv(covariance).astype(np.float32))
 
     def distance(self, image: Image, luma_weight: float = 1.0) -> FloatArray:
-        """Per-pixel Mahalanobis distance of the colour to the model (`luma_weight` 0: chroma only)."""
-        colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb).astype(np.float32) - self.mean
-        colour[..., 0] *= luma_weight
-        quad = cv2.transform(colour, self.inverse_covariance)  # per pixel: Σ⁻¹ · c
-        return np.sqrt(np.maximum((quad * colour).sum(axis=2), 0)).astype(np.float32)
+        """Per-pixel Mahalanobis distance of the colour to the model (`luma_weight` 0: chroma only).
+
+        With Σ⁻¹ = L·Lᵀ, the squared distance is |Lᵀ·D·(c − μ)|² (D weights luma): one affine
+        cv2.transform and a channel sum instead of a per-pixel quadratic form in numpy.
+        """
+        colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+        linear = np.linalg.cholesky(self.inverse_covariance.astype(np.float64)).T @ np.diag([luma_weight, 1.0, 1.0])
+        affine = np.hstack([linear, -(linear @ self.mean.astype(np.float64))[:, None]]).astype(np.float32)
+        whitened = cv2.transform(colour, affine)
+        squared = cv2.transform(cv2.multiply(whitened, whitened), np.ones((1, 3), np.float32))
+        return cv2.sqrt(squared)
 
     def likelihood(self, image: Image, tolerance: float = 3.0, luma_weight: float = 1.0) -> FloatArray:
         """1 for skin-like colour fading to 0 beyond `tolerance` standard deviations (`luma_weight` 0: chroma only)."""

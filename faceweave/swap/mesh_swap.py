@@ -12,6 +12,7 @@ from faceweave.analysis.analyser import Mode
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
+from faceweave.compose.resample import shrink
 from faceweave.faces import Face
 from faceweave.settings import Settings
 from faceweave.swap.eyes import recolour_irises
@@ -66,18 +67,21 @@ def face_region(mesh: FloatArray, frame_hw: tuple[int, int]) -> Region | None:
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-    """A rendered source face for one target face; masks live on the region's reduced work grid.
+    """A rendered source face for one target face, on grids smaller than the region for large faces.
 
     Attributes:
         region: where it goes in the frame.
-        face: BGR source face in the target's pose, full resolution, before colour transfer.
-        alpha: 0–1 coverage (atlas template × border tests), before feathering and blend strength.
-        target_skin: alpha × target skin likelihood (where to learn the target's lighting).
-        face_skin: alpha × source skin likelihood (where to measure the source's own lighting).
+        face: BGR source face in the target's pose before colour transfer, on the texture grid (the region
+            scaled to at most the texture side; up-sampled only when composed).
+        target: the target's pixels under the region on the same texture grid.
+        alpha: 0–1 coverage (atlas template × border tests) on the work grid, before feathering and strength.
+        target_skin: alpha × target skin likelihood (where to learn the target's lighting), work grid.
+        face_skin: alpha × source skin likelihood (where to measure the source's own lighting), work grid.
     """
 
     region: Region
     face: Image
+    target: Image
     alpha: FloatArray
     target_skin: FloatArray
     face_skin: FloatArray
@@ -134,25 +138,24 @@ class MeshSwapper:
         small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
         alpha = cv2.remap(identity.alpha, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = alpha.astype(np.float32) / 255
-        target = frame[region.y0 : region.y1, region.x0 : region.x1]
-        h, w = region.shape_hw
-        warped = _warp_texture(identity.texture, small_x, small_y, (h, w))
-        skin_target = _skin(target, work, region.work_hw)
-        skin_source = _skin(warped, work, region.work_hw)
+        target = _texture_grid(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
+        warped = _warp_texture(identity.texture, small_x, small_y, (target.shape[0], target.shape[1]))
+        skin_target = _skin(shrink(target, region.work_hw[::-1]), work)
+        skin_source = _skin(shrink(warped, region.work_hw[::-1]), work)
         if self.settings.border_mask:
             band = cv2.remap(identity.band, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             alpha *= np.where(band < 254, skin_target, 1.0)
-        return Layer(region, warped, alpha, alpha * skin_target, alpha * skin_source)
+        return Layer(region, warped, target, alpha, alpha * skin_target, alpha * skin_source)
 
-    def recolour(self, layer: Layer, frame: Image, face: Face, gain_filter: GainFilter | None = None) -> Image:
-        """The layer's face with the target's lighting (or LAB statistics, or unchanged); video smooths the gain."""
-        region = layer.region
-        target = frame[region.y0 : region.y1, region.x0 : region.x1]
+    def recolour(self, layer: Layer, face: Face, gain_filter: GainFilter | None = None) -> Image:
+        """The layer's face with the target's lighting (or LAB statistics, or unchanged), on the texture grid;
+        video smooths the gain."""
         if self.settings.color_mode == "lighting":
-            sigma = self.settings.lighting_sigma * face.size
-            return transfer_lighting(layer.face, target, layer.target_skin, sigma, layer.face_skin, gain_filter)
+            sigma = self.settings.lighting_sigma * face.size * layer.face.shape[0] / layer.region.shape_hw[0]
+            return transfer_lighting(layer.face, layer.target, layer.target_skin, sigma, layer.face_skin, gain_filter)
         if self.settings.color_mode == "reinhard":
-            return transfer_reinhard(layer.face, target, cv2.resize(layer.alpha, region.shape_hw[::-1]))
+            weight = cv2.resize(layer.alpha, (layer.face.shape[1], layer.face.shape[0]))
+            return transfer_reinhard(layer.face, layer.target, weight)
         return layer.face
 
     def compose(self, frame: Image, layer: Layer, coloured: Image, face: Face) -> Image:
@@ -163,6 +166,8 @@ class MeshSwapper:
         small_alpha = feather(layer.alpha, max(1.5, 0.02 * face.size) * region.scale) * strength
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
+        if coloured.shape[:2] != (h, w):
+            coloured = cv2.resize(coloured, (w, h), interpolation=cv2.INTER_LINEAR)
         if settings.blend_mode == "pyramid":
             patch = pyramid_blend(target, coloured, alpha)
         elif settings.blend_mode == "poisson":
@@ -181,7 +186,7 @@ class MeshSwapper:
         layer = self.render(frame, face, identity)
         if layer is None:
             return frame
-        result = self.compose(frame, layer, self.recolour(layer, frame, face, gain_filter), face)
+        result = self.compose(frame, layer, self.recolour(layer, face, gain_filter), face)
         return self.recolour_eyes(result, face, identity)
 
     def recolour_eyes(self, frame: Image, face: Face, identity: SourceIdentity) -> Image:
@@ -200,26 +205,28 @@ def turn_fade(yaw: float, pitch: float) -> float:
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
 
 
-def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, shape_hw: tuple[int, int]) -> Image:
-    """The atlas texture remapped onto a (h, w) region through maps built on a smaller grid.
+def _texture_grid(image: Image, side: int) -> Image:
+    """`image` shrunk so its longer side is at most `side` (unchanged when it already is)."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    return image if scale >= 1 else shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
 
-    Faces larger than the atlas can resolve are rendered at TEXTURE_SIDE and upsampled as colour, which
-    costs a third of upsampling two float maps and remapping at full size and loses no atlas detail.
+
+def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int]) -> Image:
+    """The atlas texture remapped onto a (h, w) texture grid through maps built on a smaller work grid.
+
+    Faces larger than the atlas can resolve are rendered, recoloured and only then up-sampled as colour,
+    which costs a fraction of up-sampling two float maps, remapping and colouring at full size.
     """
-    h, w = shape_hw
-    scale = min(1.0, TEXTURE_SIDE / max(h, w))
-    grid_hw = (max(1, round(h * scale)), max(1, round(w * scale)))
     positions = cv2.merge([small_x, small_y])  # one 2-channel resize costs less than two
     if small_x.shape != grid_hw:
         positions = cv2.resize(positions, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
-    warped = cv2.remap(texture, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return warped if grid_hw == (h, w) else cv2.resize(warped, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.remap(texture, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _skin(image: Image, work_points: FloatArray, work_hw: tuple[int, int]) -> FloatArray:
-    """On the work grid: 0–1 likelihood that each pixel is skin like the face's own cheeks."""
-    h, w = work_hw
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if image.shape[:2] != (h, w) else image
+def _skin(small: Image, work_points: FloatArray) -> FloatArray:
+    """0–1 likelihood that each pixel of an image on the work grid is skin like the face's own cheeks."""
+    h, w = small.shape[:2]
     radius = max(2, int(0.04 * float(np.ptp(work_points[:468, 0]))))
     cheeks = disc_mask((h, w), work_points[list(CHEEK_IDS)], radius)
     model = SkinModel.from_pixels(small, cheeks)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 
 from faceweave.compose.blend import alpha_blend, feather, pyramid_blend
 from faceweave.compose.color import transfer_lighting
 from faceweave.compose.masks import SkinModel
+from faceweave.compose.resample import shrink
 
 
 def test_lighting_transfer_takes_the_target_tone_and_keeps_detail() -> None:
@@ -56,3 +58,32 @@ def test_skin_model_separates_skin_from_hair() -> None:
     assert model is not None
     assert model.likelihood(skin).mean() > 0.9 and model.likelihood(hair).mean() < 0.1
     assert SkinModel.from_pixels(skin, np.zeros((20, 20), np.uint8)) is None  # too few pixels
+
+
+@pytest.mark.parametrize("size_wh", [(255, 288), (40, 50), (3, 2), (300, 300)])
+def test_shrink_matches_area_averaging(size_wh: tuple[int, int]) -> None:
+    from skimage import data
+
+    image = cv2.resize(data.astronaut(), (625, 705))
+    expected = cv2.resize(image, size_wh, interpolation=cv2.INTER_AREA).astype(np.float32)
+    result = shrink(image, size_wh)
+    assert result.shape == expected.shape and result.dtype == np.uint8
+    assert float(np.abs(result - expected).mean()) < 1.0
+
+
+def test_shrink_keeps_pixel_centres_where_area_averaging_puts_them() -> None:
+    ramp = np.tile(np.arange(1000, dtype=np.float32), (12, 1))
+    expected = cv2.resize(ramp, (37, 5), interpolation=cv2.INTER_AREA)
+    assert np.allclose(shrink(ramp, (37, 5)), expected, atol=0.05)
+
+
+def test_skin_distance_is_the_mahalanobis_distance() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    model = SkinModel.from_pixels(image, np.full((40, 50), 255, np.uint8))
+    assert model is not None
+    for luma_weight in (1.0, 0.0):
+        colour = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb).astype(np.float64) - model.mean
+        colour[..., 0] *= luma_weight
+        expected = np.sqrt(np.einsum("hwi,ij,hwj->hw", colour, model.inverse_covariance.astype(np.float64), colour))
+        assert np.allclose(model.distance(image, luma_weight), expected, atol=1e-3)

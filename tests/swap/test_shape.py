@@ -119,7 +119,7 @@ def test_reshape_without_moves_returns_the_frame(topology: Topology) -> None:
 
 def test_swap_with_face_shape_moves_the_result_toward_the_source_shape(astronaut: npt.NDArray[np.uint8]) -> None:
     topology = load_topology()
-    plain = Pipeline.from_settings(Settings(), sources=[sample_path("hopper")])
+    plain = Pipeline.from_settings(Settings(face_shape=0.0), sources=[sample_path("hopper")])
     shaped = Pipeline.from_settings(Settings(face_shape=1.0), sources=[sample_path("hopper")])
     source_shape = plain.bindings[0].identity.shape
 
