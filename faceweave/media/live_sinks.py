@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +38,7 @@ _PAGE = b"""<!doctype html><title>faceweave live</title>
 <body style="margin:0;background:#111;color:#ddd;font-family:sans-serif">
 <img src="/stream" style="max-width:100%;display:block;margin:auto">
 <form onsubmit="fetch('/source',{method:'POST',body:this.paths.value});return false" style="padding:8px">
-source photo path(s), one per line: <input name="paths" size="60"> <button>change source</button>
+source photo path(s), one per line: <textarea name="paths" rows="2" cols="60"></textarea> <button>change source</button>
 <button type="button" onclick="fetch('/hud',{method:'POST'})">toggle HUD</button></form></body>"""
 
 
@@ -75,11 +77,16 @@ class WindowSink:
     overlay = True
 
     def __init__(self, controls: Controls, title: str = "faceweave live") -> None:
-        if not os.environ.get("DISPLAY") and os.name != "nt":
-            raise DeviceError("--window needs a display (DISPLAY is not set); use --serve PORT for a browser view")
+        problem = display_problem(sys.platform, os.environ)
+        if problem is None:
+            try:
+                cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+            except cv2.error:  # an OpenCV built without a GUI backend
+                problem = "this OpenCV build cannot open windows (a -headless wheel?)"
+        if problem is not None:
+            raise DeviceError(f"--window: {problem}; use --serve PORT for a browser view instead")
         self._controls = controls
         self._title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 
     def send(self, frame: Image, captured: CapturedFrame) -> None:
         """Show the frame and handle keys."""
@@ -93,6 +100,22 @@ class WindowSink:
     def close(self) -> None:
         """Close the window."""
         cv2.destroyWindow(self._title)
+
+
+def display_problem(platform: str, environ: Mapping[str, str]) -> str | None:
+    """Why an OpenCV window cannot open here, or None: on Linux/BSD it needs an X11 display (XWayland under Wayland).
+
+    Checked before OpenCV is asked, because its Qt backend aborts the whole process without one.
+
+    Example:
+        >>> display_problem("linux", {})
+        'no X11 display (DISPLAY is not set)'
+    """
+    if platform.startswith(("win32", "cygwin", "darwin")) or environ.get("DISPLAY"):
+        return None
+    if environ.get("WAYLAND_DISPLAY"):
+        return "no X11 display (DISPLAY is not set; OpenCV windows need XWayland under Wayland)"
+    return "no X11 display (DISPLAY is not set)"
 
 
 class _Latest:
@@ -250,7 +273,11 @@ class VirtualCameraSink:
             fmt = pyvirtualcam.PixelFormat.BGR
             self._camera: Any = pyvirtualcam.Camera(info.width, info.height, float(info.fps), fmt=fmt)
         except (RuntimeError, ValueError) as exc:
-            raise DeviceError(f"no virtual camera device ({exc}); on Linux load v4l2loopback first") from exc
+            reason = " ".join(str(exc).split())
+            raise DeviceError(
+                f"no virtual camera device ({reason}); on Linux run 'sudo modprobe v4l2loopback devices=1',"
+                " on Windows/macOS install OBS (its virtual camera)"
+            ) from exc
         log.info("virtual camera: %s", self._camera.device)
 
     def send(self, frame: Image, captured: CapturedFrame) -> None:
@@ -288,5 +315,9 @@ class RecordSink:
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file (flush the encoder, move it into place)."""
+        """Finish the file (flush the encoder, move it into place); without a single frame nothing is written."""
+        if self.frames == 0:  # an empty file would not play, and must not replace one already there
+            log.warning("nothing recorded (no frame reached the recording); '%s' not written", self._writer.path)
+            self._writer.abort()
+            return
         self._writer.close()
