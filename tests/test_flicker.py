@@ -44,3 +44,16 @@ def test_rigid_smoothing_lowers_flicker_on_real_footage(testdata: Path) -> None:
         pytest.skip("testdata clip missing")
     results = measure_clip(Settings(), [sample_path("hopper")], clip, ("none", "rigid"))
     assert results["rigid"].output < results["none"].output
+
+
+def test_bench_flicker_adds_an_own_face_control(tmp_path: Path) -> None:
+    from faceweave.bench_video import bench_flicker
+
+    frame = background((256, 192), 0)
+    frame[16:176, 48:208] = astronaut_head(160)
+    clip = write_clip(tmp_path / "still.mp4", [frame] * 6).path
+    lines: list[str] = []
+    figures = bench_flicker(Settings(), None, clip, lines.append)
+    assert set(figures) == {"none", "naive", "rigid", "own_face_rigid"}
+    assert figures["own_face_rigid"]["output"] < 1.0  # the astronaut onto herself, standing still
+    assert any("control" in line for line in lines)
