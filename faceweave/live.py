@@ -368,10 +368,16 @@ def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls) -> 
 def create_session(
     settings: Settings, sources: Sequence[ImageInput], options: LiveOptions, references: Sequence[ImageInput] = ()
 ) -> LiveSession:
-    """Check options, open the source (fails fast on a missing camera), load models, open the sinks."""
+    """Check options, open the source (fails fast on a missing camera) and the sinks (on a missing display or
+    virtual camera), then load the models; whatever was opened is closed again when a later step fails."""
     options.check()
     info, start = open_source(options)
-    pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
     controls = Controls(hud=options.hud)
     sinks = create_sinks(options, info, controls)
+    try:
+        pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     return LiveSession(pipeline, start(), sinks, controls)
