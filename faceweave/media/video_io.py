@@ -170,6 +170,13 @@ def _first_frame(
     try:
         for frame in container.decode(stream):
             return frame
+    except av.error.DecoderNotFoundError as exc:
+        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+        raise MediaError(
+            name,
+            f"unsupported video codec ({codec}: no decoder in the bundled FFmpeg)",
+            "convert it to H.264 first, e.g. 'ffmpeg -i IN -c:v libx264 -c:a copy OUT.mp4'",
+        ) from exc
     except av.FFmpegError as exc:
         raise MediaError(name, f"truncated or corrupt video ({_reason(exc)})", _CORRUPT_HINT) from exc
     raise MediaError(name, "video has no frames", "the file holds no pictures; re-export it")

@@ -360,3 +360,14 @@ def test_reader_stops_early_without_hanging(clip: Clip) -> None:
         first = [frame.index for _, frame in zip(range(3), reader, strict=False)]
     assert first == [0, 1, 2]
     assert not reader._thread.is_alive()
+
+
+def test_unsupported_codec_names_the_problem_and_the_fix(tmp_path: Path) -> None:
+    mkv = write_clip(tmp_path / "clip.mkv", [background((64, 48), i) for i in range(3)]).path
+    data = mkv.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_FACEWEAVE/XYZ"))  # a codec id no FFmpeg knows
+    assert is_video(unknown)
+    with pytest.raises(MediaError, match=r"unsupported video codec .*convert it to H\.264"):
+        probe_video(unknown)
