@@ -42,6 +42,12 @@ def add_parser(
         " (default '{target_stem}_{source_stem}{ext}' with --sources, else '{target_stem}{ext}')",
     )
     batch.add_argument("--workers", "-j", type=int, default=os.cpu_count() or 1, help="worker processes (CPUs)")
+    batch.add_argument(
+        "--threads-per-worker",
+        type=int,
+        metavar="N",
+        help="threads each worker's OpenCV and BLAS/OpenMP pools may use (default: CPUs // workers, at least 1)",
+    )
     batch.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray actors")
     batch.add_argument("--address", help="with --engine ray: the cluster to join (e.g. ray://head:10001)")
     batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --engine ray: GPUs per actor")
@@ -68,6 +74,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
         address=args.address,
         gpus_per_worker=args.gpus_per_worker,
         max_in_flight=args.max_in_flight,
+        threads_per_worker=args.threads_per_worker,
     )
 
 

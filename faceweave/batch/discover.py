@@ -18,7 +18,7 @@ from pathlib import Path, PurePath
 from typing import Literal
 
 from faceweave.errors import MediaError, UsageError
-from faceweave.media.image_io import SUPPORTED_OUTPUT_EXTENSIONS, sniff_image
+from faceweave.media.image_io import SNIFF_BYTES, SUPPORTED_OUTPUT_EXTENSIONS, sniff_image_head
 from faceweave.media.video_io import VIDEO_EXTENSIONS
 from faceweave.video import looks_like_video
 
@@ -114,10 +114,18 @@ def classify(path: Path) -> Kind | None:
     """
     try:
         with path.open("rb") as stream:
-            stream.read(1)
+            head = stream.read(SNIFF_BYTES)
     except OSError as exc:
         raise MediaError(path, f"cannot read file ({exc.strerror or exc})", "check its permissions (ls -l)") from exc
-    if sniff_image(path):
+    return classify_head(path, head)
+
+
+def classify_head(path: Path, head: bytes) -> Kind | None:
+    """`classify` for a file whose first `SNIFF_BYTES` bytes were read already: images need no second open.
+
+    Example: ``classify_head(Path("a.dat"), b"\\xff\\xd8\\xff\\xe0")`` gives ``'image'``
+    """
+    if sniff_image_head(head):
         return "image"
     if looks_like_video(path):
         return "video"

@@ -5,6 +5,11 @@ job hash (settings hash for its kind + source identity hash); a rerun skips item
 state is done (and output exists), keeps earlier failures unless asked to retry, and redoes everything else.
 States: "running" (handed to a worker; a crash leaves it so, and the next run redoes it), "done" (marked only after
 the output was renamed into place), "failed" (with a one-line reason).
+
+Writes go into one open transaction that `commit` ends (the runner commits after every result it records, and a
+batch of skips commits every `COMMIT_EVERY` writes): one commit per processed file instead of two, and a rerun over
+10,000 finished files commits 40 times, not 10,000. A crash loses only uncommitted writes, never a wrong "done": a
+"running" mark lost with them leaves the item without a row (or with its earlier one), and the next run redoes it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from faceweave.errors import MediaError, UsageError
 MANIFEST_NAME = ".faceweave-batch.sqlite"
 LOCK_NAME = ".faceweave-batch.lock"
 Status = Literal["running", "done", "failed"]
+COMMIT_EVERY = 256
+"""Writes after which an open transaction is committed even if the runner has not asked yet."""
 _CHUNK = 1 << 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -77,15 +84,23 @@ _ITEM_COLUMNS = ", ".join(field.name for field in dataclasses.fields(Item))
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """sha256 of a file's content, read in 1 MiB chunks (memory stays flat for any size)."""
-    digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as stream:
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
+            return stream_sha256(stream)
     except FileNotFoundError as exc:
         raise MediaError(path, "file not found", "check the path") from exc
     except OSError as exc:
         raise MediaError(path, f"cannot read file ({exc.strerror or exc})", "check its permissions (ls -l)") from exc
+
+
+def stream_sha256(stream: IO[bytes], head: bytes = b"") -> str:
+    """sha256 of `head` (bytes already read from the stream) followed by the rest of the stream, in 1 MiB chunks.
+
+    Example: ``stream_sha256(io.BytesIO(b"cd"), head=b"ab") == hashlib.sha256(b"abcd").hexdigest()`` gives ``True``
+    """
+    digest = hashlib.sha256(head)
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -107,6 +122,7 @@ class Manifest:
         self.lock = lock
         self.path = path
         self.run = 0
+        self.pending = 0
 
     @classmethod
     def open(cls, output_dir: Path) -> Manifest:
@@ -138,20 +154,41 @@ class Manifest:
         self.close()
 
     def close(self) -> None:
-        """Close the database and release the lock."""
-        self.connection.close()
-        self.lock.close()
+        """Commit what is pending (results recorded are true even when the run stops early), close, unlock."""
+        try:
+            with contextlib.suppress(sqlite3.Error):  # never hide the error that stopped the run
+                self.commit()
+        finally:
+            self.connection.close()
+            self.lock.close()
+
+    def commit(self) -> None:
+        """End the open write transaction, if any (writes start one; see the module docstring)."""
+        if self.connection.in_transaction:
+            self.connection.execute("COMMIT")
+        self.pending = 0
+
+    def _write(self, sql: str, parameters: Sequence[object]) -> sqlite3.Cursor:
+        if not self.connection.in_transaction:
+            self.connection.execute("BEGIN")
+        cursor = self.connection.execute(sql, parameters)
+        self.pending += 1
+        if self.pending >= COMMIT_EVERY:
+            self.commit()
+        return cursor
 
     def start_run(self, options: str) -> bool:
         """Begin a run (`options`: JSON of what was asked); returns whether the previous run ended uncleanly."""
         last = self.connection.execute("SELECT finished FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        cursor = self.connection.execute("INSERT INTO runs (started, options) VALUES (?, ?)", (time.time(), options))
+        cursor = self._write("INSERT INTO runs (started, options) VALUES (?, ?)", (time.time(), options))
         self.run = int(cursor.lastrowid or 0)
+        self.commit()
         return last is not None and last["finished"] is None
 
     def finish_run(self) -> None:
         """Mark the current run as ended cleanly."""
-        self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), self.run))
+        self._write("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), self.run))
+        self.commit()
 
     def get(self, output: str) -> Item | None:
         """The row for an output path, or None."""
@@ -160,11 +197,11 @@ class Manifest:
 
     def touch(self, output: str) -> None:
         """Record that this run met an item it skips (so the summary lists its earlier failure)."""
-        self.connection.execute("UPDATE items SET run = ? WHERE output = ?", (self.run, output))
+        self._write("UPDATE items SET run = ? WHERE output = ?", (self.run, output))
 
     def dispatch(self, item: Item) -> None:
-        """Record an item as handed to a worker (status running); committed before the worker sees it."""
-        self.connection.execute(
+        """Record an item as handed to a worker (status running; committed with the next result, see above)."""
+        self._write(
             "INSERT OR REPLACE INTO items (output, input, input_sha256, job, kind, status, attempts, reason, seconds,"
             " swapped, size, mtime_ns, run, dispatched, updated)"
             " VALUES (?, ?, ?, ?, ?, 'running', ?, '', 0, 0, ?, ?, ?, ?, ?)",
@@ -176,7 +213,7 @@ class Manifest:
 
     def finish(self, output: str, status: Status, reason: str = "", seconds: float = 0.0, swapped: int = 0) -> None:
         """Record an item's result: "done" only once its output is in place, or "failed" with a reason."""
-        self.connection.execute(
+        self._write(
             "UPDATE items SET status = ?, reason = ?, seconds = ?, swapped = ?, updated = ? WHERE output = ?",
             (status, reason, seconds, swapped, time.time(), output),
         )
@@ -188,7 +225,7 @@ class Manifest:
 
     def record_walk_failure(self, path: str, reason: str) -> None:
         """Record a directory or link the walk could not follow (kept per run)."""
-        self.connection.execute("INSERT INTO walk_failures VALUES (?, ?, ?)", (self.run, path, reason))
+        self._write("INSERT INTO walk_failures VALUES (?, ?, ?)", (self.run, path, reason))
 
     def failed_items(self) -> list[Item]:
         """Failed items met by this run, including failures recorded by earlier runs and skipped now."""
@@ -224,6 +261,23 @@ def sweep_partial_files(output_dir: Path) -> int:
             with contextlib.suppress(OSError):
                 (Path(folder) / name).unlink()
                 removed += 1
+    return removed
+
+
+def remove_partial_files(output: Path) -> int:
+    """Delete the temp files of one output (``.name.XXXXXXXX.part`` beside it), as a worker that died on it left them.
+
+    Example: ``remove_partial_files(Path("out/a.jpg"))`` removes ``out/.a.jpg.k2j3h4g5.part``, not ``out/a.jpg``
+    """
+    prefix, removed = f".{output.name}.", 0
+    with contextlib.suppress(OSError), os.scandir(output.parent) as entries:
+        for entry in entries:
+            middle = entry.name[len(prefix) : -len(".part")]  # mkstemp's 8 random characters
+            ours = entry.name.startswith(prefix) and entry.name.endswith(".part")
+            if ours and len(middle) == 8 and "." not in middle:
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+                    removed += 1
     return removed
 
 

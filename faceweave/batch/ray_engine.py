@@ -2,18 +2,22 @@
 at most `max_in_flight` tasks at a time (backpressure through `ray.wait`).
 
 On a cluster (`address`), inputs and outputs must be on a filesystem every node sees at the same paths: tasks carry
-paths, not pixels. `gpus_per_worker` reserves GPUs per actor for neural models (``--providers cuda``).
+paths, not pixels. `gpus_per_worker` reserves GPUs per actor for neural models (``--providers cuda``). Each actor
+reserves `WorkerConfig.threads` CPUs and starts with that thread budget in its environment (a Ray runtime_env).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from faceweave.batch.manifest import remove_partial_files
+from faceweave.batch.threads import thread_environment
 from faceweave.batch.worker import Outcome, Task, WorkerConfig, WorkerState
 
 log = logging.getLogger(__name__)
@@ -49,9 +53,14 @@ class RayEngine:
             if self.address is not None:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                cpus = self.workers * self.config.threads
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
             self.started_ray = True
-        self.actor_class = ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker)(WorkerState)
+        self.actor_class = ray.remote(
+            num_cpus=self.config.threads,
+            num_gpus=self.gpus_per_worker,
+            runtime_env={"env_vars": thread_environment(self.config.threads)},
+        )(WorkerState)
         self.actors = [self.actor_class.remote(self.config) for _ in range(self.workers)]
         return self
 
@@ -96,6 +105,7 @@ class RayEngine:
             if self.actors[index] is actor:  # the first of its lost tasks replaces it
                 log.warning("batch actor %d died; starting another", index)
                 self.actors[index] = self.actor_class.remote(self.config)
+            remove_partial_files(Path(task.output))  # what it had half written for this task
             return Outcome(task.item, False, f"worker actor died while processing this file ({type(error).__name__})")
         except RayTaskError as error:
             return Outcome(task.item, False, " ".join(str(error).split())[:500])

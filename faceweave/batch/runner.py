@@ -1,8 +1,8 @@
 """run_batch: walk (or glob) the inputs, consult the manifest, hand the work to an engine, record and summarise.
 
-The parent process never decodes pixels: it sniffs, hashes (streamed sha256, skipped for files whose size and
-mtime the manifest already knows), writes manifest rows and hands paths to the workers, pulling the next input only
-when the engine has room (backpressure).
+The parent process never decodes pixels: it opens each input once to sniff its kind, stat it and hash it (streamed
+sha256, skipped for files whose size and mtime the manifest already knows), writes manifest rows (one commit per
+result) and hands paths to the workers, pulling the next input only when the engine has room (backpressure).
 """
 
 from __future__ import annotations
@@ -21,28 +21,22 @@ from typing import Literal, Protocol
 from faceweave.batch.discover import (
     IMAGE_EXTENSIONS,
     VIDEO_INPUT_EXTENSIONS,
-    Found,
-    Kind,
-    WalkFailure,
     check_pattern,
-    classify,
     count_media_names,
-    mirrored_name,
-    patterned_name,
     walk_glob,
-    walk_tree,
 )
-from faceweave.batch.manifest import Item, Manifest, combine_hashes, file_sha256, sweep_partial_files
-from faceweave.batch.summary import SUMMARY_NAME, BatchProgress, BatchSummary, FailedFile, write_summary
+from faceweave.batch.manifest import Manifest, combine_hashes, file_sha256, sweep_partial_files
+from faceweave.batch.planner import Job, Planner, ProgressCallback, Tally
+from faceweave.batch.summary import SUMMARY_NAME, BatchSummary, FailedFile, write_summary
+from faceweave.batch.threads import default_threads
 from faceweave.batch.worker import Outcome, Task, WorkerConfig
-from faceweave.errors import MediaError, UsageError
+from faceweave.errors import UsageError
 from faceweave.media.provenance import settings_hash
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EngineName = Literal["local", "ray"]
-ProgressCallback = Callable[[BatchProgress], None]
 VIDEO_ONLY_SETTINGS = ("detect_every", "smoothing", "smoothing_strength")
 """Settings that change video outputs only: changing them redoes the videos, not the images."""
 NO_PIXEL_SETTINGS = ("model_dir", "model_download")
@@ -54,7 +48,8 @@ class BatchOptions:
     """What to run over: --input DIR (mirrored) or --targets GLOB (named by --output-pattern), and how.
 
     `sources` form one identity; `source_glob` matches several sources, each its own identity (a cartesian
-    product with the targets).
+    product with the targets). `threads_per_worker` is each worker's thread budget (default: the usable CPUs
+    shared out among the workers, at least 1).
 
     Example: ``BatchOptions(output=Path("out"), sources=(Path("me.jpg"),), input=Path("photos"), workers=2)``
     """
@@ -71,6 +66,7 @@ class BatchOptions:
     address: str | None = None
     gpus_per_worker: float = 0.0
     max_in_flight: int | None = None
+    threads_per_worker: int | None = None
 
     def __post_init__(self) -> None:
         if (self.input is None) == (self.targets is None):
@@ -83,12 +79,19 @@ class BatchOptions:
             raise UsageError("--output-pattern goes with --targets; --input mirrors the input tree")
         if self.workers < 1 or (self.max_in_flight is not None and self.max_in_flight < 1):
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise UsageError(f"--threads-per-worker must be at least 1, got {self.threads_per_worker}")
         if self.gpus_per_worker < 0:
             raise UsageError(f"--gpus-per-worker must be 0 or more, got {self.gpus_per_worker}")
         if self.input is not None and self.input.resolve() == self.output.resolve():
             raise UsageError("--output must differ from --input (outputs would overwrite the inputs)")
         if self.targets is not None:
             check_pattern(self.pattern, self.source_glob is not None)
+
+    @property
+    def worker_threads(self) -> int:
+        """The thread budget of each worker: `threads_per_worker`, or the usable CPUs // workers (at least 1)."""
+        return self.threads_per_worker or default_threads(self.workers)
 
     @property
     def pattern(self) -> str:
@@ -105,37 +108,6 @@ class Engine(Protocol):
     def __exit__(self, *exc_info: object) -> None: ...
     def map(self, tasks: Iterator[Task]) -> Iterator[Outcome]: ...
     def pids(self) -> list[int]: ...
-
-
-@dataclass
-class _Tally:
-    """Running counts of one run (mutable state of the run, not data handed out)."""
-
-    began: float = dataclasses.field(default_factory=time.perf_counter)
-    done: int = 0
-    failed: int = 0
-    skipped_done: int = 0
-    skipped_failed: int = 0
-    non_media: int = 0
-    estimate: int | None = None
-
-    def progress(self) -> BatchProgress:
-        elapsed = time.perf_counter() - self.began
-        processed = self.done + self.failed
-        rate = processed / elapsed if elapsed > 0 else 0.0
-        met = processed + self.skipped_done + self.skipped_failed
-        eta = None if self.estimate is None or rate <= 0 else max(0.0, (self.estimate - met) / rate)
-        skipped = self.skipped_done + self.skipped_failed
-        return BatchProgress(self.done, self.failed, skipped, self.estimate, elapsed, rate, eta)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """The source sets (one identity each), their content hashes and, with --sources, the file naming outputs."""
-
-    source_sets: tuple[tuple[str, ...], ...]
-    source_hashes: tuple[str, ...]
-    source_names: tuple[Path | None, ...]
 
 
 def kind_settings_hashes(settings: Settings) -> dict[str, str]:
@@ -167,10 +139,10 @@ def run_batch(
     with Manifest.open(options.output) as manifest:
         unclean = manifest.start_run(json.dumps(_describe(options), sort_keys=True))
         removed = sweep_partial_files(options.output) if unclean else 0
-        tally = _Tally()
+        tally = Tally()
         threading.Thread(target=_estimate, args=(options, len(job.source_sets), tally), daemon=True).start()
-        planner = _Planner(options, settings, manifest, job, tally, progress)
-        config = WorkerConfig(settings, job.source_sets)
+        planner = Planner(options, kind_settings_hashes(settings), manifest, job, tally, progress)
+        config = WorkerConfig(settings, job.source_sets, threads=options.worker_threads)
         with _create_engine(options, config) as engine:
             if on_engine is not None:
                 on_engine(engine)
@@ -184,12 +156,13 @@ def run_batch(
     return summary
 
 
-def _record(manifest: Manifest, tally: _Tally, outcome: Outcome) -> None:
+def _record(manifest: Manifest, tally: Tally, outcome: Outcome) -> None:
     if outcome.fatal is not None:
         manifest.finish(outcome.item, "failed", outcome.reason)
         raise outcome.fatal
     status: Literal["done", "failed"] = "done" if outcome.ok else "failed"
     manifest.finish(outcome.item, status, outcome.reason, outcome.seconds, outcome.swapped)
+    manifest.commit()  # with the rows of the tasks handed out since the last result: one commit per file
     if outcome.ok:
         tally.done += 1
     else:
@@ -197,7 +170,7 @@ def _record(manifest: Manifest, tally: _Tally, outcome: Outcome) -> None:
         log.info("failed: %s: %s", outcome.item, outcome.reason)
 
 
-def _prepare_job(options: BatchOptions) -> _Job:
+def _prepare_job(options: BatchOptions) -> Job:
     if options.source_glob is not None:
         found = glob.iglob(options.source_glob, recursive=True)  # noqa: PTH207 (absolute patterns too)
         matches = sorted(Path(match) for match in found)
@@ -210,119 +183,10 @@ def _prepare_job(options: BatchOptions) -> _Job:
     hashes = tuple(combine_hashes(*(file_sha256(path) for path in paths)) for paths in sets)  # unreadable: fatal
     names = tuple(paths[0] if options.source_glob else None for paths in sets)
     text_sets = tuple(tuple(str(path.absolute()) for path in paths) for paths in sets)
-    return _Job(text_sets, hashes, names)
+    return Job(text_sets, hashes, names)
 
 
-class _Planner:
-    """Turns met files into tasks, recording skips and early failures in the manifest as it goes."""
-
-    def __init__(
-        self,
-        options: BatchOptions,
-        settings: Settings,
-        manifest: Manifest,
-        job: _Job,
-        tally: _Tally,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.options = options
-        self.manifest = manifest
-        self.job = job
-        self.settings_hashes = kind_settings_hashes(settings)
-        self.tally = tally
-        self.progress = progress
-        self.output_root = options.output.resolve()
-
-    def tasks(self) -> Iterator[Task]:
-        for met in self._met():
-            if isinstance(met, WalkFailure):
-                self.manifest.record_walk_failure(str(met.path), met.reason)
-                continue
-            yield from self._plan_file(met)
-
-    def _met(self) -> Iterator[Found | WalkFailure]:
-        if self.options.input is not None:
-            return walk_tree(self.options.input, skip=self.options.output)
-        assert self.options.targets is not None
-        return (found for found in walk_glob(self.options.targets) if not self._in_output(found.path))
-
-    def _in_output(self, path: Path) -> bool:
-        return path.resolve().is_relative_to(self.output_root)
-
-    def _plan_file(self, found: Found) -> Iterator[Task]:
-        try:
-            kind = classify(found.path)
-        except MediaError as error:
-            guess: Kind = "video" if found.path.suffix.lower() in VIDEO_INPUT_EXTENSIONS else "image"
-            for index in range(len(self.job.source_sets)):
-                self._fail_early(found, guess, self._name(found, guess, index), str(error))
-            return
-        if kind is None:
-            self.tally.non_media += 1
-            return
-        for index in range(len(self.job.source_sets)):
-            task = self._plan(found, kind, index, self._name(found, kind, index))
-            if task is not None:
-                yield task
-            elif self.progress is not None:
-                self.progress(self.tally.progress())
-
-    def _name(self, found: Found, kind: Kind, index: int) -> str:
-        if self.options.input is not None:
-            return mirrored_name(found.relative, kind).as_posix()
-        return patterned_name(self.options.pattern, found, self.job.source_names[index], kind).as_posix()
-
-    def _plan(self, found: Found, kind: Kind, index: int, name: str) -> Task | None:
-        row = self.manifest.get(name)
-        path = str(found.path.absolute())
-        if row is not None and row.run == self.manifest.run and row.input != path:
-            reason = f"output name '{name}' is already taken by '{row.input}' in this run; change --output-pattern"
-            self.manifest.record_walk_failure(path, reason)
-            return None
-        try:
-            status = found.path.stat()
-            known = (
-                row is not None
-                and row.input == path
-                and (row.size, row.mtime_ns) == (status.st_size, status.st_mtime_ns)
-            )
-            digest = row.input_sha256 if known and row is not None else file_sha256(found.path)
-        except (OSError, MediaError) as error:
-            self._fail_early(found, kind, name, str(error))
-            return None
-        job = combine_hashes(self.settings_hashes[kind], self.job.source_hashes[index])
-        same = row is not None and row.input_sha256 == digest and row.job == job
-        if same and row is not None and self._skip(row, name):
-            return None
-        attempts = row.attempts + 1 if same and row is not None else 1
-        output = self.options.output / name
-        output.parent.mkdir(parents=True, exist_ok=True)
-        item = Item(
-            name, path, digest, job, kind, "running", attempts, "", 0.0, 0, status.st_size, status.st_mtime_ns, 0, 0
-        )
-        self.manifest.dispatch(item)
-        return Task(name, path, str(output.absolute()), kind, index)
-
-    def _skip(self, row: Item, name: str) -> bool:
-        if row.status == "done" and (self.options.output / name).is_file():
-            self.manifest.touch(name)
-            self.tally.skipped_done += 1
-            return True
-        if row.status == "failed" and not self.options.retry_failed:
-            self.manifest.touch(name)
-            self.tally.skipped_failed += 1
-            return True
-        return False
-
-    def _fail_early(self, found: Found, kind: Kind, name: str, reason: str) -> None:
-        row = self.manifest.get(name)
-        attempts = row.attempts + 1 if row is not None else 1
-        item = Item(name, str(found.path.absolute()), "", "", kind, "failed", attempts, reason, 0.0, 0, -1, -1, 0, 0)
-        self.manifest.fail_early(item, reason)
-        self.tally.failed += 1
-
-
-def _estimate(options: BatchOptions, sets: int, tally: _Tally) -> None:
+def _estimate(options: BatchOptions, sets: int, tally: Tally) -> None:
     """Count media-named inputs in the background (no reads, no list kept) so progress can show an ETA."""
     suffixes = IMAGE_EXTENSIONS | VIDEO_INPUT_EXTENSIONS
     try:
@@ -347,7 +211,7 @@ def _create_engine(options: BatchOptions, config: WorkerConfig) -> Engine:
     return LocalEngine(config, options.workers, options.max_in_flight)
 
 
-def _summarise(options: BatchOptions, manifest: Manifest, tally: _Tally, removed: int) -> BatchSummary:
+def _summarise(options: BatchOptions, manifest: Manifest, tally: Tally, removed: int) -> BatchSummary:
     elapsed = time.perf_counter() - tally.began
     failures = tuple(
         FailedFile(item.input, item.output, item.reason, item.attempts, item.dispatched != manifest.run)

@@ -29,7 +29,8 @@ class WorkerConfig:
     settings: Settings
     source_sets: tuple[tuple[str, ...], ...]
     threads: int = 1
-    """OpenCV threads per worker (1: one core per worker, so N workers scale to N cores)."""
+    """The worker's thread budget: OpenCV's pool, and BLAS/OpenMP's through the environment it starts with
+    (`faceweave.batch.threads`); 1 gives each worker one core, so N workers scale to N cores."""
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,18 @@ def sniff_image(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+SNIFF_BYTES = _HEAD_BYTES
+"""How many leading bytes of a file `sniff_image_head` looks at."""
+
+
+def sniff_image_head(head: bytes) -> bool:
+    """`sniff_image` for the first `SNIFF_BYTES` bytes of a file already read (no second open).
+
+    Example: ``sniff_image_head(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24))`` gives ``True``
+    """
+    return _sniff_format(head) is not None
+
+
 def encode_image(
     image: ImageArray,
     extension: str,

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from faceweave.batch.manifest import Item, Manifest, file_sha256, sweep_partial_files
+from faceweave.batch.manifest import (
+    COMMIT_EVERY,
+    MANIFEST_NAME,
+    Item,
+    Manifest,
+    file_sha256,
+    remove_partial_files,
+    sweep_partial_files,
+)
 from faceweave.batch.runner import kind_settings_hashes
 from faceweave.errors import UsageError
 from faceweave.settings import Settings
@@ -57,6 +66,34 @@ def test_sweep_removes_only_temp_files(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
         ".hidden", "a.jpg", "notes.part",
     ]  # fmt: skip
+
+
+def test_remove_partial_files_of_one_output(tmp_path: Path) -> None:
+    names = ["a.jpg", ".a.jpg.k2j3h4g5.part", ".a.jpg.x.jpg.abcdefgh.part", ".b.jpg.k2j3h4g5.part", ".a.jpg.short.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_partial_files(tmp_path / "a.jpg") == 1  # only mkstemp's name for a.jpg: 8 characters, no dot
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(names) - {".a.jpg.k2j3h4g5.part"})
+
+
+def _committed(folder: Path) -> set[str]:
+    with sqlite3.connect(f"file:{folder / MANIFEST_NAME}?mode=ro", uri=True) as reader:
+        return {row[0] for row in reader.execute("SELECT output FROM items")}
+
+
+def test_writes_wait_for_a_commit(tmp_path: Path) -> None:
+    with Manifest.open(tmp_path) as manifest:
+        manifest.start_run("{}")
+        manifest.dispatch(_item("a.jpg"))
+        assert _committed(tmp_path) == set()  # another reader does not see it yet
+        manifest.finish("a.jpg", "done")
+        manifest.commit()  # what the runner does after every result
+        assert _committed(tmp_path) == {"a.jpg"}
+        for index in range(COMMIT_EVERY):  # a long run of skips commits on its own
+            manifest.dispatch(_item(f"{index}.jpg"))
+        assert len(_committed(tmp_path)) == 1 + COMMIT_EVERY
+        manifest.dispatch(_item("last.jpg"))
+    assert "last.jpg" in _committed(tmp_path)  # closing commits what is pending
 
 
 def test_settings_hash_per_kind() -> None:

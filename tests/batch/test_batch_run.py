@@ -122,6 +122,7 @@ def test_cartesian_patterns(tmp_path: Path) -> None:
         ["--input", "x", "--output-pattern", "{target_stem}{ext}"],  # patterns name --targets outputs
         ["--targets", "*.jpg", "--output-pattern", "{nope}"],  # unknown pattern field
         ["--input", "x", "--workers", "0"],  # no workers
+        ["--input", "x", "--threads-per-worker", "0"],  # no threads
     ],
 )
 def test_usage_errors_exit_2_before_any_work(extra: list[str], tmp_path: Path) -> None:

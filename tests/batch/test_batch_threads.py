@@ -1,0 +1,62 @@
+"""Per-worker thread budgets: the default share of CPUs, the variables, and the environment a spawned child gets."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from faceweave.batch import BatchOptions
+from faceweave.batch.threads import THREAD_VARIABLES, default_threads, thread_environment, worker_environment
+from faceweave.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("workers", "cpus", "expected"),
+    [
+        (1, 2, 2),  # one worker gets every CPU
+        (2, 2, 1),  # one each
+        (3, 8, 2),  # rounded down
+        (4, 2, 1),  # more workers than CPUs: still one thread each
+    ],
+)
+def test_default_threads_share_the_cpus(workers: int, cpus: int, expected: int) -> None:
+    assert default_threads(workers, cpus) == expected
+
+
+def _options(workers: int, threads: int | None) -> BatchOptions:
+    return BatchOptions(Path("out"), (Path("me.jpg"),), Path("in"), workers=workers, threads_per_worker=threads)
+
+
+def test_options_resolve_the_budget() -> None:
+    assert _options(2, 3).worker_threads == 3
+    assert _options(1, None).worker_threads == default_threads(1)
+    with pytest.raises(UsageError, match="--threads-per-worker must be at least 1, got 0"):
+        _options(1, 0)
+
+
+def test_thread_environment_names_every_pool() -> None:
+    assert thread_environment(2) == dict.fromkeys(THREAD_VARIABLES, "2")
+    with pytest.raises(ValueError, match="at least 1"):
+        thread_environment(0)
+
+
+def _report(queue: multiprocessing.Queue[dict[str, str | None]]) -> None:
+    queue.put({name: os.environ.get(name) for name in THREAD_VARIABLES})
+
+
+def test_a_child_started_inside_gets_the_budget_and_ours_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # set before: restored after
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # absent before: absent after
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[dict[str, str | None]] = context.Queue()
+    child = context.Process(target=_report, args=(queue,))
+    with worker_environment(thread_environment(1)):
+        child.start()
+    try:
+        assert queue.get(timeout=60) == dict.fromkeys(THREAD_VARIABLES, "1")
+    finally:
+        child.join(timeout=10)
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
