@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench eval clean
+.PHONY: demo test test-all lint bench eval eval-cases clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 2; }
@@ -35,6 +35,12 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/faceweave eval --images ../shared/testdata/images --output out/eval
+
+## issue 7 cases: yaw buckets (photos + clips), small faces (48/64/96 px), occluded faces; sheets in out/eval-cases/cases
+eval-cases: $(STAMP)
+	$(BIN)/faceweave eval --images ../shared/testdata/images --videos ../shared/testdata/video \
+		--cases yaw,small,occluded --case-sources obama_01.jpg,rose_leslie_02.jpg,alex_lacamoire_01.jpg \
+		--output out/eval-cases
 
 clean:
 	rm -rf $(VENV) out *.egg-info .mypy_cache .ruff_cache .pytest_cache

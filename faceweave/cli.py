@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
     evaluate.add_argument("--images", type=Path, required=True, help="folder of photos named person_01.jpg ...")
     evaluate.add_argument("--output", type=Path, required=True, help="folder for summary.json and contact_sheet.png")
+    _add_eval_cases(evaluate)
     _add_settings(evaluate)
 
     live = commands.add_parser("live", help="real-time swap from a camera, stream or file (Ctrl-C stops)")
@@ -165,6 +166,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings(service_commands.add_serve_parser(commands))
     service_commands.add_keys_parser(commands)
     return parser
+
+
+def _add_eval_cases(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("quality cases (figures per bucket in summary.json, sheets in OUTPUT/cases/)")
+    group.add_argument(
+        "--cases",
+        default="pairs",
+        help="comma-separated: pairs (default: every cross-identity pair), yaw, small, occluded",
+    )
+    group.add_argument("--videos", type=Path, help="yaw: also take turned faces from the clips in this folder")
+    group.add_argument("--case-sources", help="yaw/small/occluded: comma-separated source photo names in --images")
+    group.add_argument("--per-bucket", type=int, default=8, help="yaw: at most this many targets per bucket (8)")
 
 
 def _add_video_options(parser: argparse.ArgumentParser) -> None:
@@ -292,10 +305,17 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from faceweave.eval import evaluate
+    from faceweave.eval_cases import CaseOptions
 
-    summary = evaluate(args.images, args.output, _settings(args))
+    cases = tuple(name.strip() for name in args.cases.split(",") if name.strip())
+    sources = tuple(name.strip() for name in (args.case_sources or "").split(",") if name.strip())
+    options = CaseOptions(cases=cases, videos=args.videos, sources=sources, per_bucket=args.per_bucket)
+    summary = evaluate(args.images, args.output, _settings(args), options, pairs="pairs" in cases)
     print(json.dumps(summary, indent=2))
-    print(f"contact sheet: {args.output / 'contact_sheet.png'}")
+    if "pairs" in cases:
+        print(f"contact sheet: {args.output / 'contact_sheet.png'}")
+    if set(cases) - {"pairs"}:
+        print(f"case contact sheets: {args.output / 'cases'}")
     return EXIT_OK
 
 

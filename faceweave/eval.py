@@ -3,6 +3,7 @@
 Identity comes from the file name (the part before `_01`, `_02`, ...). Figures: dlib distance of the
 result to the source photo, to the target, and to a different photo of the source person; landmark
 error of the result against the target (mesh re-run, normalised by the eye distance); a contact sheet.
+The other cases (turned faces by yaw bucket, small faces, occluded faces) live in `eval_cases`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -22,6 +24,9 @@ from faceweave.faces import Faces
 from faceweave.media.image_io import read_image, sniff_image, write_image
 from faceweave.pipeline import Pipeline
 from faceweave.settings import Settings
+
+if TYPE_CHECKING:
+    from faceweave.eval_cases import CaseOptions
 
 Image = npt.NDArray[np.uint8]
 THUMB_PX = 96
@@ -124,13 +129,13 @@ def evaluate_pair(pipeline: Pipeline, source: Photo, target: Photo, other: Photo
     )
 
 
-def thumbnail(image: Image, faces: Faces) -> Image:
-    """A square crop around the first face, THUMB_PX wide."""
+def thumbnail(image: Image, faces: Faces, side_px: int = THUMB_PX) -> Image:
+    """A square crop around the first face, `side_px` wide."""
     box = faces.boxes[0]
     centre, side = (box[:2] + box[2:]) / 2, 1.5 * float(max(box[2:] - box[:2]))
-    k = THUMB_PX / side
-    matrix = np.array([[k, 0, THUMB_PX / 2 - k * centre[0]], [0, k, THUMB_PX / 2 - k * centre[1]]], np.float32)
-    return cv2.warpAffine(image, matrix, (THUMB_PX, THUMB_PX), flags=cv2.INTER_AREA)
+    k = side_px / side
+    matrix = np.array([[k, 0, side_px / 2 - k * centre[0]], [0, k, side_px / 2 - k * centre[1]]], np.float32)
+    return cv2.warpAffine(image, matrix, (side_px, side_px), flags=cv2.INTER_AREA)
 
 
 def run_pairs(pipeline: Pipeline, photos: list[Photo]) -> Iterator[tuple[PairResult, Image]]:
@@ -173,21 +178,50 @@ def contact_sheet(photos: list[Photo], thumbs: dict[tuple[str, str], Image]) -> 
     return sheet
 
 
-def evaluate(folder: Path, output_dir: Path, settings: Settings) -> dict[str, float | int]:
-    """Run the evaluation; writes pairs.jsonl, summary.json and contact_sheet.png into output_dir."""
+def triplet_sheet(triplets: Sequence[tuple[Image, Image, Image]], labels: Sequence[str], per_row: int = 2) -> Image:
+    """(source, target, result) thumbnails side by side, `per_row` triplets a row, each target labelled."""
+    side = triplets[0][0].shape[0] if triplets else THUMB_PX
+    gap = side // 8
+    rows = max(1, -(-len(triplets) // per_row))
+    sheet = np.full((rows * side, per_row * (3 * side + gap), 3), 32, np.uint8)
+    for i, (triplet, label) in enumerate(zip(triplets, labels, strict=True)):
+        y, x = (i // per_row) * side, (i % per_row) * (3 * side + gap)
+        cells = [cell.copy() for cell in triplet]
+        cv2.putText(cells[1], label[:26], (3, side - 6), cv2.FONT_HERSHEY_PLAIN, 0.9, (255, 255, 255), 1, cv2.LINE_AA)
+        sheet[y : y + side, x : x + 3 * side] = np.hstack(cells)
+    return sheet
+
+
+def evaluate(
+    folder: Path, output_dir: Path, settings: Settings, cases: CaseOptions | None = None, pairs: bool = True
+) -> dict[str, Any]:
+    """Run the evaluation; writes summary.json into output_dir.
+
+    With `pairs` (the default figure): every cross-identity pair, pairs.jsonl and contact_sheet.png. With
+    `cases` (yaw buckets, small and occluded faces, see eval_cases): a "cases" entry, cases.jsonl and cases/*.png.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = evaluate_pairs(folder, output_dir, settings) if pairs else {}
+    if cases is not None and set(cases.cases) - {"pairs"}:
+        from faceweave.eval_cases import evaluate_cases
+
+        summary["cases"] = evaluate_cases(folder, output_dir, settings, cases)
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def evaluate_pairs(folder: Path, output_dir: Path, settings: Settings) -> dict[str, float | int]:
+    """Every cross-identity pair of single-face photos; writes pairs.jsonl and contact_sheet.png."""
     pipeline = Pipeline.from_settings(settings.replace(selector="largest"), sources=[_blank_face_source(folder)])
     photos = load_photos(folder, pipeline)
     pairs, thumbs = [], {}
     for pair, thumb in run_pairs(pipeline, photos):
         pairs.append(pair)
         thumbs[(pair.source, pair.target)] = thumb
-    summary = summarise(pairs)
-    output_dir.mkdir(parents=True, exist_ok=True)
     lines = "\n".join(json.dumps(dataclasses.asdict(p)) for p in pairs) + "\n"
     (output_dir / "pairs.jsonl").write_text(lines, encoding="utf-8")
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_image(output_dir / "contact_sheet.png", contact_sheet(photos, thumbs))
-    return summary
+    return summarise(pairs)
 
 
 def _blank_face_source(folder: Path) -> Path:
