@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from faceweave import __version__
 from faceweave.errors import DeviceError, FaceweaveError, MediaError, NoFaceError, UsageError
+from faceweave.runtime import limit_blas_threads
 from faceweave.settings import CHOICES, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -414,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 usage, 3 no face, 4 bad media, 6 batch files failed, 1 other)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="faceweave: %(message)s")
+    limit_blas_threads()  # the process is ours here: numpy's small matrices need no second (spinning) thread
     try:
         return COMMANDS[args.command](args)
     except FaceweaveError as error:
