@@ -28,6 +28,7 @@ MAX_WORK_SIDE = 288  # the map is piecewise affine and smooth: build it at most 
 TEXTURE_SIDE = 512  # the atlas holds the face in 512 px: rendering larger regions finer adds no detail
 FADE_YAW = (60.0, 75.0)  # degrees: full swap up to the first, none beyond the second
 FADE_PITCH = (40.0, 55.0)
+MIP_SLACK = 1.5  # atlas pixels per output pixel tolerated before sampling a halved atlas
 MARGIN = 0.06  # region around the mesh, as a fraction of the face size
 
 
@@ -216,12 +217,29 @@ def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, grid
     """The atlas texture remapped onto a (h, w) texture grid through maps built on a smaller work grid.
 
     Faces larger than the atlas can resolve are rendered, recoloured and only then up-sampled as colour,
-    which costs a fraction of up-sampling two float maps, remapping and colouring at full size.
+    which costs a fraction of up-sampling two float maps, remapping and colouring at full size. Faces
+    smaller than the atlas sample a pre-filtered (pyrDown) level of it, as a mip-map would: a bilinear
+    look-up skipping atlas pixels aliases into speckle and grain on small faces.
     """
     positions = cv2.merge([small_x, small_y])  # one 2-channel resize costs less than two
     if small_x.shape != grid_hw:
         positions = cv2.resize(positions, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
+    level = _mip_level(small_x, small_y, small_x.shape[1] / grid_hw[1])
+    for _ in range(level):
+        texture = cv2.pyrDown(texture)
+    if level:
+        positions = (positions + 0.5) / (1 << level) - 0.5
     return cv2.remap(texture, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _mip_level(small_x: FloatArray, small_y: FloatArray, work_per_grid: float) -> int:
+    """How many times to halve the atlas so one texture-grid pixel steps about one atlas pixel (0 for large faces)."""
+    inside = (small_x[:, 1:] >= 0) & (small_x[:, :-1] >= 0)
+    if inside.sum() < 16:
+        return 0
+    step = np.hypot(np.diff(small_x, axis=1)[inside], np.diff(small_y, axis=1)[inside])
+    atlas_per_pixel = float(np.median(step)) * work_per_grid
+    return int(np.clip(np.floor(np.log2(max(atlas_per_pixel, 1.0) / MIP_SLACK)), 0, 4))
 
 
 def _skin(small: Image, work_points: FloatArray) -> FloatArray:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from faceweave.swap.mesh_swap import turn_fade
+from faceweave.swap.mesh_swap import _mip_level, _warp_texture, turn_fade
 
 
 @pytest.mark.parametrize(
@@ -19,3 +21,22 @@ from faceweave.swap.mesh_swap import turn_fade
 )
 def test_turn_fade(yaw: float, pitch: float, expected: float) -> None:
     assert turn_fade(yaw, pitch) == pytest.approx(expected)
+
+
+def _scaled_maps(step: float, offset: float, side: int = 64) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Work-grid maps that look the atlas up `step` atlas pixels apart (a face `step` times smaller than it)."""
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    return (xs * step + offset).astype(np.float32), (ys * step + offset).astype(np.float32)
+
+
+def test_small_faces_sample_a_filtered_atlas_instead_of_aliasing() -> None:
+    rng = np.random.default_rng(5)
+    texture = rng.integers(0, 256, (512, 512, 3)).astype(np.uint8)  # detail finer than a small face can show
+    small_x, small_y = _scaled_maps(7.0, 10.3)
+    assert _mip_level(small_x, small_y, 1.0) == 2
+    warped = _warp_texture(texture, small_x, small_y, (64, 64))
+    assert float(warped.std()) < 0.3 * float(texture.std())  # averaged, not a speckled subsample
+    large_x, large_y = _scaled_maps(1.0, 10.0)  # whole atlas pixels
+    assert _mip_level(large_x, large_y, 1.0) == 0
+    sharp = _warp_texture(texture, large_x, large_y, (64, 64))
+    assert float(sharp.std()) > 0.8 * float(texture.std())  # a face as large as the atlas keeps every pixel
