@@ -39,7 +39,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-eye-colour", dest="eye_colour", action="store_false", default=None, help="keep irises")
     group.add_argument("--face-shape", type=float, help="move the target's outline toward the source's, 0–1 (0.6)")
     group.add_argument("--video-face-shape", type=float, help="the same for video and live (0: saves 4–12 ms/frame)")
-    group.add_argument("--occluders", choices=CHOICES["occluders"], help="auto: hands kept in front on stills")
+    group.add_argument(
+        "--occluders", choices=CHOICES["occluders"], help="auto: hands and glasses frames kept in front on stills"
+    )
     group.add_argument("--no-border-mask", dest="border_mask", action="store_false", default=None)
     group.add_argument("--detector", choices=CHOICES["detector"], help="auto: MediaPipe + dlib re-scan on stills")
     group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")

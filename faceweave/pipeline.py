@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.analyser import FaceAnalyser, Mode
+from faceweave.analysis.glasses import GlassesFinder
 from faceweave.analysis.hands import HandDetector, hand_mask
 from faceweave.analysis.select import match_references, pick_faces
 from faceweave.compose.blend import alpha_blend
@@ -21,7 +22,7 @@ from faceweave.compose.color import GainFilter
 from faceweave.errors import NoFaceError, UsageError
 from faceweave.faces import Face, Faces
 from faceweave.media.image_io import LoadedImage, read_image
-from faceweave.settings import Settings
+from faceweave.settings import Occluders, Settings
 from faceweave.swap.mesh_swap import MeshSwapper
 from faceweave.swap.source import SourceIdentity
 from faceweave.swap.topology import load_topology
@@ -88,9 +89,9 @@ class Pipeline:
         self.swapper = swapper
         self.bindings = bindings
         self.plugins = plugins
-        occluders = settings.occluders
-        self._hands_wanted = occluders == "hands" or (occluders == "auto" and analyser.mode == "still")
+        self._hands_wanted, self._glasses_wanted = occluder_kinds(settings.occluders, analyser.mode)
         self._hands: HandDetector | None = None
+        self._glasses: GlassesFinder | None = None
 
     @classmethod
     def create(cls, settings: Settings, mode: Mode = "still") -> Pipeline:
@@ -201,16 +202,30 @@ class Pipeline:
             return self.swapper(image, face, identity, gain)
         return neural(image, face, latent)
 
-    def _keep_hands(self, original: Image, result: Image) -> Image:
-        """Hands in front of the faces stay in front: their pixels come back from the original frame."""
-        if self._hands is None:
-            self._hands = HandDetector(still=self.analyser.mode == "still")
-        rgb = cv2.cvtColor(original, cv2.COLOR_BGR2RGB)
-        mask = hand_mask((original.shape[0], original.shape[1]), self._hands(rgb))
+    def occluder_mask(self, image: Image, faces: Sequence[Face]) -> npt.NDArray[np.uint8] | None:
+        """(h, w) uint8, 255 where something in front of these faces (hands, glasses frames) must stay in front;
+        None when nothing is (the kinds looked for follow `Settings.occluders`)."""
+        masks = []
+        if self._hands_wanted:
+            if self._hands is None:
+                self._hands = HandDetector(still=self.analyser.mode == "still")
+            hands = self._hands(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            masks.append(hand_mask((image.shape[0], image.shape[1]), hands))
+        if self._glasses_wanted:
+            if self._glasses is None:
+                self._glasses = GlassesFinder(self.swapper.topology)
+            masks.extend(self._glasses(image, face) for face in faces)
+        found = [mask for mask in masks if mask is not None]
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else np.maximum.reduce(found)
+
+    def _keep_occluders(self, original: Image, result: Image, faces: Sequence[Face]) -> Image:
+        """Occluders in front of the swapped faces stay in front: their pixels come back from the original frame."""
+        mask = self.occluder_mask(original, faces)
         if mask is None:
             return result
-        soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 1.5)
-        return alpha_blend(result, original, soft)
+        return restore(original, result, mask)
 
     def process(self, image: Image, faces: Faces | None = None, *, seconds: float | None = None) -> FrameResult:
         """Swap the selected faces of one BGR frame (faces are analysed here unless given).
@@ -229,7 +244,31 @@ class Pipeline:
             result = self._swap_one(result, faces[index], identity, gain)
         if self.plugins is not None:
             result = self.plugins.enhance(result, [faces[i] for i, _ in assignments])
-        if assignments and self._hands_wanted:
-            result = self._keep_hands(image, result)
+        if assignments and (self._hands_wanted or self._glasses_wanted):
+            result = self._keep_occluders(image, result, [faces[i] for i, _ in assignments])
         stage_ms = ((analysed - began) * 1000, (time.perf_counter() - analysed) * 1000)
         return FrameResult(result, faces, tuple(i for i, _ in assignments), stage_ms)
+
+
+def occluder_kinds(occluders: Occluders, mode: Mode) -> tuple[bool, bool]:
+    """(hands, glasses): which occluders are kept in front. "auto" looks for both on stills and for neither in video
+    and live (hands cost ~15 ms a frame, and a per-frame glasses mask would flicker where it is unsure)."""
+    auto = occluders == "auto" and mode == "still"
+    hands = auto or occluders in ("hands", "all")
+    glasses = auto or occluders in ("glasses", "all")
+    return hands, glasses
+
+
+def restore(original: Image, result: Image, mask: npt.NDArray[np.uint8], softness: float = 1.5) -> Image:
+    """`result` with the original pixels put back under `mask` (edges softened over `softness` px), working only
+    on the mask's bounding box."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return result
+    pad = int(np.ceil(3 * softness)) + 1
+    y0, x0 = max(0, y - pad), max(0, x - pad)
+    y1, x1 = min(mask.shape[0], y + h + pad), min(mask.shape[1], x + w + pad)
+    soft = cv2.GaussianBlur(mask[y0:y1, x0:x1].astype(np.float32) / 255, (0, 0), softness)
+    output = result.copy()
+    output[y0:y1, x0:x1] = alpha_blend(result[y0:y1, x0:x1], original[y0:y1, x0:x1], soft)
+    return output

@@ -18,7 +18,7 @@ FaceOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "lar
 BlendMode = Literal["feather", "pyramid", "poisson"]
 ColorMode = Literal["lighting", "reinhard", "none"]
 Smoothing = Literal["rigid", "naive", "none"]
-Occluders = Literal["auto", "hands", "none"]
+Occluders = Literal["auto", "hands", "glasses", "all", "none"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "detector": get_args(Detector),

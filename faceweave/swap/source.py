@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.analysis.glasses import GlassesZones, find_glasses
 from faceweave.compose.masks import SkinModel, disc_mask, polygon_mask, ramp_from_edge, vertical_ramp
 from faceweave.faces import Face
 from faceweave.swap.eyes import iris_colour
@@ -26,7 +27,16 @@ CHEEK_IDS = (50, 280, 101, 330, 205, 425, 187, 411)
 FOREHEAD_FADE = 0.3  # the source fades in over this share of the forehead, from the mesh top toward the brows
 OPENING_FEATHER = 1 / 100  # the source fades out over this fraction of the atlas next to eye and mouth openings
 FEATURE_GROW = 1 / 32  # features are exempt from the source skin test, grown by this fraction of the atlas
-SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only
+GLASSES_GROW = 1 / 256  # glasses pixels are grown by this fraction of the atlas before the fill (their soft edges)
+DETAIL_SIGMA = 2.0  # px: what finer than this blur is "detail", mirrored into filled glasses frames
+HAIR_DARK = 0.55  # above the eyes, darker than this share of the cheeks' luma is hair (or a hat), not skin ...
+HAIR_TINTED = 0.8  # ... and so is darker than this share and more saturated than HAIR_SATURATION × the cheeks' ...
+HAIR_SATURATION = 1.4
+HAIR_RAMP = 0.1  # ... each test fading in over this share of the cheeks' value
+EYE_CORNERS = (33, 263, 133, 362)
+HAIR_FADE_TO = 4  # mesh point: the hair test fades out from the eye line down to this height (mid-nose)
+SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only (the hair test
+# leaves alone only the eye sockets between the outer eye corners: hair lies on the temples and forehead)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +81,7 @@ class SourceIdentity:
         template, band = _template(topology, geometry, border_band if border_mask else 0.0)
         alpha = template * (weight > 0) * _opening_ramp(geometry, eyes_open=not source_eyes)
         if border_mask:
-            features = _feature_mask(topology, geometry, FEATURE_GROW)
-            alpha *= _source_skin(texture, geometry, features, _feature_mask(topology, geometry, SOCKET_GROW))
+            texture, alpha = _without_occluders(texture, alpha, topology, geometry)
         alpha_u8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
         embeddings = [face.embedding for _, face in photos if face.embedding is not None]
         embedding = np.mean(embeddings, axis=0).astype(np.float32) if embeddings else None
@@ -186,6 +195,89 @@ def fill_from_neighbours(image: Image, known: npt.NDArray[np.bool_]) -> Image:
     return result.astype(np.uint8)
 
 
+def _without_occluders(
+    texture: Image, alpha: FloatArray, topology: Topology, geometry: AtlasGeometry
+) -> tuple[Image, FloatArray]:
+    """The source's own occluders taken out of the atlas: glasses frames and glare filled from the skin around
+    them, hair over the forehead and temples, hats, beards and anything else not skin faded out of `alpha`."""
+    texture, hidden_brows = remove_glasses(texture, GlassesZones.create(topology, ATLAS_PX))
+    features = _feature_mask(topology, geometry, FEATURE_GROW)
+    eye_sockets = _feature_mask(topology, geometry, SOCKET_GROW, topology.features[2:]) * _between_eyes(geometry)
+    hair = _hair(texture, geometry, np.maximum(features, eye_sockets))
+    texture = fill_from_neighbours(texture, hair < 0.5)
+    skin = _source_skin(texture, geometry, features, _feature_mask(topology, geometry, SOCKET_GROW))
+    return texture, (alpha * (1.0 - hidden_brows) * (1.0 - hair) * skin).astype(np.float32)
+
+
+def _between_eyes(geometry: AtlasGeometry) -> FloatArray:
+    """(1, A) 1 between the outer eye corners, 0 on the temples beyond them (eye-socket shadows stay inside)."""
+    left, right = sorted(float(geometry.points[i, 0]) for i in (33, 263))
+    columns = np.arange(geometry.ids.shape[1], dtype=np.float32)
+    return ((columns >= left) & (columns <= right)).astype(np.float32)[None, :]
+
+
+def _hair(texture: Image, geometry: AtlasGeometry, exempt: FloatArray) -> FloatArray:
+    """0–1 over hair (or a hat brim) on the forehead and temples: above the eyes (fading out to mid-nose height),
+    outside `exempt` (brows, eye sockets), far darker than the cheeks, or darker and much more saturated (red hair
+    on pale skin, which passes the skin colour test)."""
+    size = geometry.ids.shape[0]
+    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40)) > 0
+    luma = cv2.cvtColor(texture, cv2.COLOR_BGR2YCrCb)[..., 0].astype(np.float32)
+    saturation = cv2.cvtColor(texture, cv2.COLOR_BGR2HSV)[..., 1].astype(np.float32)
+    luma_ref, saturation_ref = float(np.median(luma[cheeks])), max(float(np.median(saturation[cheeks])), 1.0)
+    dark = _ramp(HAIR_DARK * luma_ref - luma, HAIR_RAMP * luma_ref)
+    deeper = _ramp(HAIR_TINTED * luma_ref - luma, HAIR_RAMP * luma_ref)
+    tinted = deeper * _ramp(saturation - HAIR_SATURATION * saturation_ref, HAIR_RAMP * 2 * saturation_ref)
+    eye_line = float(geometry.points[list(EYE_CORNERS), 1].mean())
+    fade_end = float(geometry.points[HAIR_FADE_TO, 1])  # no hard cut at the eye line through hanging hair
+    above = 1.0 - vertical_ramp((size, size), eye_line, fade_end)
+    hair = np.maximum(dark, tinted) * above * (geometry.ids > 0) * (1.0 - exempt)
+    return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), 2)
+
+
+def _ramp(margin: FloatArray, width: float) -> FloatArray:
+    """0–1: 0.5 where `margin` is 0, rising to 1 at width / 2 above it."""
+    return np.clip(margin / width + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def remove_glasses(texture: Image, zones: GlassesZones) -> tuple[Image, FloatArray]:
+    """The atlas with its glasses frames and their glare filled from the skin around them, and a 0–1 map of the
+    brows a frame hid (nothing to fill them from: the swap shows the target's own brows there instead)."""
+    found = find_glasses(texture[zones.rows], zones)
+    hidden_brows = np.zeros(texture.shape[:2], np.float32)
+    if found is None:
+        return texture, hidden_brows
+    grow = 2 * max(1, round(GLASSES_GROW * zones.size)) + 1
+    hidden = np.zeros(texture.shape[:2], np.uint8)
+    hidden[zones.rows] = cv2.dilate(
+        found.pixels.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+    )
+    avoid = np.zeros(texture.shape[:2], bool)
+    avoid[zones.rows] = zones.eyes
+    hidden_brows[zones.rows] = found.frame & zones.brows
+    brows = cv2.GaussianBlur(hidden_brows, (0, 0), grow / 2)
+    return fill_with_detail(texture, hidden > 0, avoid), np.clip(brows * 2, 0.0, 1.0).astype(np.float32)
+
+
+def fill_with_detail(image: Image, hidden: npt.NDArray[np.bool_], avoid: npt.NDArray[np.bool_]) -> Image:
+    """`hidden` pixels filled from the pixels around them: a smooth pull-push fill plus the fine detail (pores,
+    wrinkles) of the known pixels mirrored across the nearest edge, so that a wide fill does not read as a smear.
+    Detail is never borrowed from `avoid` (e.g. eye openings, whose lashes would draw lines)."""
+    smooth = fill_from_neighbours(image, ~hidden).astype(np.float32)
+    detail = image.astype(np.float32) - cv2.GaussianBlur(image, (0, 0), DETAIL_SIGMA).astype(np.float32)
+    _, labels = cv2.distanceTransformWithLabels(hidden.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    known = np.argwhere(~hidden)  # row-major, as the labels count them
+    ys, xs = np.nonzero(hidden)
+    nearest = known[labels[ys, xs] - 1]
+    h, w = hidden.shape
+    mirror_y = np.clip(2 * nearest[:, 0] - ys, 0, h - 1)
+    mirror_x = np.clip(2 * nearest[:, 1] - xs, 0, w - 1)
+    usable = ~hidden[mirror_y, mirror_x] & ~avoid[mirror_y, mirror_x]
+    result = smooth
+    result[ys, xs] += detail[mirror_y, mirror_x] * usable[:, None]
+    return np.clip(result + 0.5, 0, 255).astype(np.uint8)
+
+
 def _opening_ramp(geometry: AtlasGeometry, eyes_open: bool) -> FloatArray:
     """0 at the mouth opening (and the eye openings when `eyes_open`) rising to 1 a few pixels away, so the
     target's own lip and lid margins show through softly instead of meeting the source's at a hard line."""
@@ -199,11 +291,14 @@ def _opening_ramp(geometry: AtlasGeometry, eyes_open: bool) -> FloatArray:
     return np.clip(distance / (OPENING_FEATHER * size), 0.0, 1.0).astype(np.float32)
 
 
-def _feature_mask(topology: Topology, geometry: AtlasGeometry, grow_fraction: float) -> FloatArray:
-    """Atlas-space 0–1 mask over brows, eyes, nose and lips (each hull grown by `grow_fraction`, soft edge)."""
+def _feature_mask(
+    topology: Topology, geometry: AtlasGeometry, grow_fraction: float, features: Sequence[npt.NDArray[np.int32]] = ()
+) -> FloatArray:
+    """Atlas-space 0–1 mask over `features` (default: brows, eyes, nose and lips), each hull grown by
+    `grow_fraction`, soft edge."""
     size = geometry.ids.shape[0]
     mask = np.zeros((size, size), np.uint8)
-    for feature in topology.features:
+    for feature in features or topology.features:
         mask |= polygon_mask((size, size), geometry.points[feature])
     grow = 2 * round(grow_fraction * size) + 1
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
@@ -213,7 +308,8 @@ def _feature_mask(topology: Topology, geometry: AtlasGeometry, grow_fraction: fl
 def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray, sockets: FloatArray) -> FloatArray:
     """1 on the source's skin and features; 0 on its hair, hats, glasses frames or beard, which must not
     be painted onto the target. Around the features (`sockets`: eye sockets, nostrils, lip corners) only
-    chroma counts, so shadows stay while neutral-coloured glasses frames still go."""
+    chroma counts, so shadows stay while neutral-coloured glasses frames still go (hair of the skin's own hue
+    passes this test: `_hair` takes it out)."""
     size = geometry.ids.shape[0]
     cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
     model = SkinModel.from_pixels(texture, cheeks)

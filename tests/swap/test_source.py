@@ -1,0 +1,119 @@
+"""The source atlas: the source's own occluders (glasses frames, glare, hair over the forehead) are taken out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from faceweave.analysis.glasses import GlassesZones
+from faceweave.faces import Face
+from faceweave.pipeline import Pipeline
+from faceweave.swap.source import ATLAS_PX, SourceIdentity, fill_from_neighbours, fill_with_detail
+from faceweave.swap.topology import load_topology
+
+Image = npt.NDArray[np.uint8]
+
+
+def _face(pipeline: Pipeline, image: Image) -> Face:
+    faces = pipeline.analyser.analyse(image)
+    return faces[int(np.argmax(faces.sizes))]
+
+
+def _identity(pipeline: Pipeline, image: Image, border_mask: bool = True) -> SourceIdentity:
+    return SourceIdentity.from_faces([(image, _face(pipeline, image))], load_topology(), ["x"], border_mask=border_mask)
+
+
+def _dark_share(texture: Image, zones: GlassesZones) -> float:
+    """Share of the eye band (search zone) darker than a third of the band's median luma: frame-black pixels."""
+    luma = cv2.cvtColor(texture[zones.rows], cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+    band = luma[zones.search]
+    return float((band < np.median(band) / 3).mean())
+
+
+@pytest.fixture(scope="module")
+def hopper_atlases(hopper_pipeline: Pipeline, hopper: Image) -> tuple[SourceIdentity, SourceIdentity]:
+    """Grace Hopper's atlas as it was photographed (no occluder removal) and as the swap uses it."""
+    return _identity(hopper_pipeline, hopper, border_mask=False), _identity(hopper_pipeline, hopper)
+
+
+def test_hopper_frames_are_filled_with_skin(hopper_atlases: tuple[SourceIdentity, SourceIdentity]) -> None:
+    raw, cleaned = hopper_atlases
+    zones = GlassesZones.create(load_topology(), ATLAS_PX)
+    assert _dark_share(raw.texture, zones) > 0.04  # her black browline rims are in the photo
+    assert _dark_share(cleaned.texture, zones) < 0.005  # and (almost) none of it is left
+
+
+def test_hopper_eyes_are_kept(hopper_atlases: tuple[SourceIdentity, SourceIdentity]) -> None:
+    raw, cleaned = hopper_atlases
+    topology = load_topology()
+    zones = GlassesZones.create(topology, ATLAS_PX)
+    openings = np.zeros((ATLAS_PX, ATLAS_PX), bool)
+    points = topology.uv * (ATLAS_PX - 1)
+    for eye in topology.features[2:4]:
+        hull = cv2.convexHull(np.round(points[eye]).astype(np.int32))
+        mask = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
+        cv2.fillConvexPoly(mask, hull, 1)
+        openings |= mask > 0
+    assert openings[zones.rows].sum() > 500
+    changed = np.abs(raw.texture.astype(int) - cleaned.texture).max(axis=2)
+    assert np.mean(changed[openings] > 2) < 0.02  # eyes, lids and lashes as photographed
+
+
+def test_frame_over_the_brows_lets_the_target_brows_show(
+    hopper_atlases: tuple[SourceIdentity, SourceIdentity],
+) -> None:
+    _, cleaned = hopper_atlases
+    zones = GlassesZones.create(load_topology(), ATLAS_PX)
+    brows = np.zeros((ATLAS_PX, ATLAS_PX), bool)
+    brows[zones.rows] = zones.brows
+    assert cleaned.alpha[brows].mean() < 128  # her rims hide her brows: mostly the target's own brows there
+
+
+def test_hair_over_the_forehead_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
+    face = _face(hopper_pipeline, hopper)
+    start, end = (np.round(face.mesh[i, :2]).astype(int) for i in (54, 284))  # across the forehead
+    painted = hopper.copy()
+    # A lock of red hair: darker and more saturated than her skin, of the same hue.
+    cv2.line(
+        painted,
+        (int(start[0]), int(start[1])),
+        (int(end[0]), int(end[1])),
+        (20, 60, 170),
+        max(3, round(0.05 * face.size)),
+    )
+    points = load_topology().uv * (ATLAS_PX - 1)
+    lock = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
+    a, b = (np.round(points[i]).astype(int) for i in (54, 284))
+    cv2.line(lock, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 9)
+    inner = (lock > 0) & (np.abs(np.arange(ATLAS_PX) - ATLAS_PX / 2) < 0.3 * ATLAS_PX)[None, :]
+    clean = _identity(hopper_pipeline, hopper)
+    assert clean.alpha[inner].mean() > 150  # her forehead is painted where no hair lies ...
+    assert _identity(hopper_pipeline, painted).alpha[inner].mean() < 40  # ... and not under the lock
+
+
+def test_fill_with_detail_keeps_known_pixels_and_adds_texture() -> None:
+    rng = np.random.default_rng(0)
+    image = np.clip(128 + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    image[28:36] = 0  # a black bar across a textured patch
+    hidden = np.zeros((64, 64), bool)
+    hidden[27:37] = True
+    avoid = np.zeros_like(hidden)
+    filled = fill_with_detail(image, hidden, avoid)
+    smooth = fill_from_neighbours(image, ~hidden)
+    assert np.array_equal(filled[~hidden], image[~hidden])
+    assert abs(float(filled[hidden].mean()) - 128) < 8  # the bar is gone, the skin tone is back
+    assert filled[hidden].std() > 3 * smooth[hidden].std()  # and it is not a flat smear
+
+
+def test_fill_with_detail_borrows_nothing_from_avoided_pixels() -> None:
+    image = np.full((32, 32, 3), 120, np.uint8)
+    image[:, 20:] = 0  # e.g. an eye opening to the right of the hidden strip
+    image[:, 20::2] = 255
+    hidden = np.zeros((32, 32), bool)
+    hidden[:, 14:20] = True
+    avoid = np.zeros_like(hidden)
+    avoid[:, 20:] = True
+    filled = fill_with_detail(image, hidden, avoid)
+    assert filled[:, 14:18].astype(int).std() < 12  # no stripes mirrored in from the avoided side
