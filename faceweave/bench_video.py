@@ -16,7 +16,7 @@ import numpy as np
 
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.flicker import Flicker, measure_clip
-from faceweave.live import LiveSession
+from faceweave.live import LiveSession, live_settings
 from faceweave.media.capture import FrameGrabber, open_input
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
@@ -169,7 +169,7 @@ def bench_live(
     settings: Settings, source: Path | None, path: Path, resize: str | None, report: Report, fps: int | None = None
 ) -> dict[str, Any]:
     """The file played at its native rate as a camera would deliver it, through a LiveSession with no sinks."""
-    pipeline = Pipeline.from_settings(settings, [source or sample_path("hopper")], mode="video")
+    pipeline = Pipeline.from_settings(live_settings(settings), [source or sample_path("hopper")], mode="video")
     with tempfile.TemporaryDirectory(prefix="faceweave-bench-") as name:
         clip = resized_copy(path, resize, Path(name), fps) if resize or fps else path
         info, frames = open_input(str(clip))

@@ -47,7 +47,8 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")
     group.add_argument("--min-face-size", type=int, help="ignore faces smaller than this many pixels (20)")
     group.add_argument("--max-faces", type=int, help="at most this many faces per image (32)")
-    group.add_argument("--detect-every", type=int, help="video/live: run the detector every N frames (5)")
+    group.add_argument("--detect-every", type=int, help="video: run the detector every N frames (5)")
+    group.add_argument("--live-detect-every", type=int, help="live: run the detector every N frames (30)")
     group.add_argument("--smoothing", choices=CHOICES["smoothing"], help="video/live landmark smoothing (rigid)")
     group.add_argument("--smoothing-strength", type=float, help="video/live smoothing 0–1 (0.8)")
     group.add_argument("--max-image-pixels", type=int, help="refuse larger images (decompression-bomb guard)")
@@ -80,7 +81,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
         *("max_image_pixels", "jpeg_quality", "watermark", "c2pa_cert", "c2pa_key"),
         *("eye_colour", "face_shape", "video_face_shape", "occluders"),
-        *("detect_every", "smoothing", "smoothing_strength"),
+        *("detect_every", "live_detect_every", "smoothing", "smoothing_strength"),
         *("swapper", "enhancer", "frame_enhancer", "enhancer_blend", "codeformer_fidelity", "pixel_boost"),
         *("providers", "device_id", "model_dir", "model_download"),
     )

@@ -365,6 +365,12 @@ def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls) -> 
     return sinks
 
 
+def live_settings(settings: Settings) -> Settings:
+    """The settings a live session runs with: the detector every `live_detect_every` frames (a live face is
+    tracked; the periodic detection only finds new faces, and its spike would count in the latency)."""
+    return settings.replace(detect_every=settings.live_detect_every)
+
+
 def create_session(
     settings: Settings, sources: Sequence[ImageInput], options: LiveOptions, references: Sequence[ImageInput] = ()
 ) -> LiveSession:
@@ -375,7 +381,7 @@ def create_session(
     controls = Controls(hud=options.hud)
     sinks = create_sinks(options, info, controls)
     try:
-        pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
+        pipeline = Pipeline.from_settings(live_settings(settings), sources, references, mode="video")
     except BaseException:
         for sink in sinks:
             sink.close()

@@ -43,6 +43,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "max_image_pixels": (1, 10**10),
     "jpeg_quality": (1, 100),
     "detect_every": (1, 10_000),
+    "live_detect_every": (1, 10_000),
     "smoothing_strength": (0.0, 1.0),
     "enhancer_blend": (0.0, 1.0),
     "codeformer_fidelity": (0.0, 1.0),
@@ -82,6 +83,7 @@ class Settings:
     max_image_pixels: int = 80_000_000
     jpeg_quality: int = 95
     detect_every: int = 5
+    live_detect_every: int = 30  # live: tracked faces need the detector only to find new ones (a 5–10 ms spike)
     smoothing: Smoothing = "rigid"
     smoothing_strength: float = 0.8
     watermark: bool = True

@@ -159,3 +159,11 @@ def test_handoff_starts_the_next_analysis_only_after_the_swap_took_the_last_one(
     assert not handoff.put(item) and not handoff.wait_turn()  # stopping: nothing more goes through
     handoff.finish()
     assert handoff.get() is None
+
+
+def test_live_runs_the_detector_less_often_than_video() -> None:
+    from faceweave.live import live_settings
+
+    settings = Settings(detect_every=5, live_detect_every=30)
+    assert live_settings(settings).detect_every == 30
+    assert live_settings(Settings(live_detect_every=3)).detect_every == 3

@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 EngineName = Literal["local", "ray"]
 VIDEO_ONLY_SETTINGS = ("detect_every", "smoothing", "smoothing_strength")
 """Settings that change video outputs only: changing them redoes the videos, not the images."""
-NO_PIXEL_SETTINGS = ("model_dir", "model_download")
-"""Settings that change no output pixels at all: changing them redoes nothing."""
+NO_PIXEL_SETTINGS = ("model_dir", "model_download", "live_detect_every")
+"""Settings that change no batch output at all (live mode only, or where models live): changing them redoes nothing."""
 
 
 @dataclass(frozen=True)

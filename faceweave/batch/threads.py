@@ -46,13 +46,15 @@ def default_threads(workers: int, cpus: int | None = None) -> int:
 
 
 def thread_environment(threads: int) -> dict[str, str]:
-    """The variables that limit a new process's BLAS/OpenMP pools to `threads` threads.
+    """The variables that size a new process's BLAS/OpenMP pools: one thread, whatever the budget (`threads`
+    sizes OpenCV's pool). faceweave's matrices are small: a second BLAS thread never helps and spins after every
+    call (one worker with a 2-thread budget: 89 ms of CPU per 160 px image with 2 BLAS threads, see README).
 
-    Example: ``thread_environment(1)["OPENBLAS_NUM_THREADS"]`` gives ``"1"``
+    Example: ``thread_environment(2)["OPENBLAS_NUM_THREADS"]`` gives ``"1"``
     """
     if threads < 1:
         raise ValueError(f"threads per worker must be at least 1, got {threads}")
-    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+    return dict.fromkeys(THREAD_VARIABLES, "1")
 
 
 @contextlib.contextmanager
