@@ -16,6 +16,7 @@ Image = npt.NDArray[np.uint8]
 
 IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))  # (centre, contour) per eye
 LIGHTNESS_SHARE = 1.0  # the iris takes the source's lightness too (blue irises are lighter than brown)
+MAX_LIGHTNESS_GAIN = 1.8  # a shadowed or downcast iris is lightened at most this much (no flat, glowing discs)
 MIN_PIXELS = 12  # fewer iris pixels than this (closed eyes, tiny faces): no measurement
 
 
@@ -56,8 +57,13 @@ def recolour_irises(
     if found is None:
         return image
     (x0, y0, x1, y1), mask, current, lab, touched = found
-    shift = (colour - current) * np.array([LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
-    moved = np.clip(lab + (mask[touched] * strength)[:, None] * shift + 0.5, 0, 255).astype(np.uint8)
+    weight = (mask[touched] * strength)[:, None]
+    moved = lab.copy()
+    moved[:, 1:] += weight * (colour[1:] - current[1:])  # chroma: shifted to the source's
+    wanted = current[0] + LIGHTNESS_SHARE * (colour[0] - current[0])
+    gain = float(np.clip(wanted / max(float(current[0]), 1.0), 1 / MAX_LIGHTNESS_GAIN, MAX_LIGHTNESS_GAIN))
+    moved[:, :1] *= 1.0 + weight * (gain - 1.0)  # lightness: scaled, so the iris keeps its texture and its shading
+    moved = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
     result = image if in_place else image.copy()
     patch = result[y0:y1, x0:x1]
     patch[touched] = cv2.cvtColor(moved[None], cv2.COLOR_LAB2BGR)[0]

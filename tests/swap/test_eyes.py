@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from faceweave.pipeline import Pipeline
-from faceweave.swap.eyes import iris_colour, iris_mask, recolour_irises
+from faceweave.swap.eyes import MAX_LIGHTNESS_GAIN, iris_colour, iris_mask, recolour_irises
 from faceweave.swap.source import fill_from_neighbours
 from faceweave.swap.topology import load_topology
 
@@ -45,6 +45,25 @@ def test_recolour_moves_the_irises_and_nothing_else(astronaut: Image, astronaut_
     mask = iris_mask(astronaut.shape[:2], astronaut_mesh, eyes)
     assert changed.any()
     assert not (changed & (mask == 0)).any()
+
+
+def test_a_shadowed_iris_is_lightened_within_limits_and_keeps_its_texture(
+    astronaut: Image, astronaut_mesh: npt.NDArray[np.float32]
+) -> None:
+    import cv2
+
+    eyes = load_topology().eye_triangles
+    shadowed = (astronaut.astype(np.float32) * 0.45).astype(np.uint8)  # the whole face in deep shadow
+    before = iris_colour(shadowed, astronaut_mesh, eyes)
+    assert before is not None
+    light = np.array([200.0, 128.0, 100.0], np.float32)  # a very light blue-grey source iris
+    result = recolour_irises(shadowed, astronaut_mesh, eyes, light)
+    after = iris_colour(result, astronaut_mesh, eyes)
+    assert after is not None
+    assert before[0] < after[0] <= MAX_LIGHTNESS_GAIN * before[0] + 3  # lighter, but no glowing disc
+    inside = iris_mask(astronaut.shape[:2], astronaut_mesh, eyes) > 0.9
+    texture = [float(cv2.cvtColor(im, cv2.COLOR_BGR2LAB)[..., 0][inside].std()) for im in (shadowed, result)]
+    assert texture[1] >= 0.9 * texture[0]  # the iris's own pattern is kept, not flattened
 
 
 def test_closed_or_tiny_eyes_are_left_alone(astronaut: Image, astronaut_mesh: npt.NDArray[np.float32]) -> None:
