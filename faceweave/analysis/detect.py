@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.compose.resample import shrink
+from faceweave.compose.resample import shrink, shrink_to_side
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
@@ -51,12 +51,10 @@ class MediaPipeDetector:
         self._model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
 
     def __call__(self, rgb: Image) -> Detections:
-        h, w = rgb.shape[:2]
-        scale = MEDIAPIPE_SIDE / max(h, w)
-        small = rgb if scale >= 1 else shrink(rgb, (max(1, round(w * scale)), max(1, round(h * scale))))
-        result: Any = self._model.process(small)  # boxes come back relative to the image: no rescaling
+        result: Any = self._model.process(shrink_to_side(rgb, MEDIAPIPE_SIDE))  # boxes come back relative
         if not result.detections:
             return Detections.empty()
+        h, w = rgb.shape[:2]
         boxes, scores = [], []
         for detection in result.detections:
             box = detection.location_data.relative_bounding_box

@@ -27,3 +27,10 @@ def shrink(image: Array, size_wh: tuple[int, int]) -> Array:
     for level in range(halvings - 1, -1, -1):
         step = cv2.resize(step, (w << level, h << level), interpolation=cv2.INTER_LINEAR)
     return step
+
+
+def shrink_to_side(image: Array, side: int) -> Array:
+    """`image` shrunk so its longer side is at most `side` px (the same array when it already is)."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    return image if scale >= 1 else shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))

@@ -12,7 +12,7 @@ from faceweave.analysis.analyser import Mode
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
-from faceweave.compose.resample import shrink
+from faceweave.compose.resample import shrink, shrink_to_side
 from faceweave.faces import Face
 from faceweave.settings import Settings
 from faceweave.swap.eyes import recolour_irises
@@ -139,7 +139,7 @@ class MeshSwapper:
         small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
         alpha = cv2.remap(identity.alpha, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = alpha.astype(np.float32) / 255
-        target = _texture_grid(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
+        target = shrink_to_side(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
         warped = _warp_texture(identity.texture, small_x, small_y, (target.shape[0], target.shape[1]))
         skin_target = _skin(shrink(target, region.work_hw[::-1]), work)
         skin_source = _skin(shrink(warped, region.work_hw[::-1]), work)
@@ -204,13 +204,6 @@ def turn_fade(yaw: float, pitch: float) -> float:
     yaw_fade = (FADE_YAW[1] - abs(yaw)) / (FADE_YAW[1] - FADE_YAW[0])
     pitch_fade = (FADE_PITCH[1] - abs(pitch)) / (FADE_PITCH[1] - FADE_PITCH[0])
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
-
-
-def _texture_grid(image: Image, side: int) -> Image:
-    """`image` shrunk so its longer side is at most `side` (unchanged when it already is)."""
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    return image if scale >= 1 else shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
 
 
 def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int]) -> Image:
