@@ -10,12 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+"""Environment variables that size the BLAS/OpenMP thread pools of numpy and friends when they load."""
 
 
 def limit_blas_threads(environ: Mapping[str, str] = os.environ) -> bool:
     """Cap numpy's BLAS pool at one thread, unless the user chose a count; True when it was capped."""
-    if any(name in environ for name in BLAS_VARIABLES):
+    if any(name in environ for name in THREAD_VARIABLES):
         return False
     from threadpoolctl import threadpool_limits
 

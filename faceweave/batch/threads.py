@@ -18,14 +18,8 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-"""Environment variables that size the BLAS/OpenMP thread pools of numpy and friends when they load."""
+from faceweave.runtime import THREAD_VARIABLES
+
 _ENVIRONMENT_LOCK = threading.Lock()  # the environment is per process, so is the lock around changing it
 
 

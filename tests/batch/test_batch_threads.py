@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from faceweave.batch import BatchOptions
-from faceweave.batch.threads import THREAD_VARIABLES, default_threads, thread_environment, worker_environment
+from faceweave.batch.threads import default_threads, thread_environment, worker_environment
 from faceweave.errors import UsageError
+from faceweave.runtime import THREAD_VARIABLES
 
 
 @pytest.mark.parametrize(
