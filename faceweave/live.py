@@ -245,12 +245,7 @@ class LiveSession:
     def close(self) -> None:
         """Stop the capture and close every sink (finalising a recording); errors of one sink do not skip others."""
         self.grabber.close()
-        errors: list[BaseException] = []
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # every sink gets closed; the first error is raised after
-                errors.append(exc)
+        errors = close_sinks(self.sinks)
         self.sinks = []
         if errors:
             raise errors[0]
@@ -359,10 +354,26 @@ def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls) -> 
         if options.virtual_camera:
             sinks.append(VirtualCameraSink(info))
     except BaseException:
-        for sink in sinks:
-            sink.close()
+        _close_after_failure(sinks)
         raise
     return sinks
+
+
+def close_sinks(sinks: Sequence[Sink]) -> list[Exception]:
+    """Close every sink (finalising a recording), even when one fails; returns the errors, first first."""
+    errors: list[Exception] = []
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:
+            errors.append(exc)
+    return errors
+
+
+def _close_after_failure(sinks: Sequence[Sink]) -> None:
+    """Close the sinks opened before a later step failed; their own errors are logged, the failure is raised."""
+    for error in close_sinks(sinks):
+        log.warning("live: closing a sink after a failed start: %s", error)
 
 
 def live_settings(settings: Settings) -> Settings:
@@ -383,7 +394,6 @@ def create_session(
     try:
         pipeline = Pipeline.from_settings(live_settings(settings), sources, references, mode="video")
     except BaseException:
-        for sink in sinks:
-            sink.close()
+        _close_after_failure(sinks)
         raise
     return LiveSession(pipeline, start(), sinks, controls)

@@ -96,7 +96,7 @@ def sniff_image(path: str | os.PathLike[str]) -> bool:
     Example: ``sniff_image("notes.txt")`` gives ``False``
     """
     with contextlib.suppress(OSError), Path(path).open("rb") as stream:
-        return _sniff_format(stream.read(_HEAD_BYTES)) is not None
+        return sniff_image_head(stream.read(SNIFF_BYTES))
     return False
 
 
