@@ -226,11 +226,17 @@ def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, grid
 
 
 def _mip_level(small_x: FloatArray, small_y: FloatArray, work_per_grid: float) -> int:
-    """How many times to halve the atlas so one texture-grid pixel steps about one atlas pixel (0 for large faces)."""
-    inside = (small_x[:, 1:] >= 0) & (small_x[:, :-1] >= 0)
+    """How many times to halve the atlas so one texture-grid pixel steps about one atlas pixel (0 for large faces).
+
+    Measured on every `stride`-th row and column (the maps are piecewise affine, so a chord over `stride` pixels
+    is the mean step): ~0.1 ms a face instead of ~0.6 ms over every work-grid pixel.
+    """
+    stride = max(1, min(small_x.shape) // 64)
+    xs, ys = small_x[::stride, ::stride], small_y[::stride, ::stride]
+    inside = (xs[:, 1:] >= 0) & (xs[:, :-1] >= 0)
     if inside.sum() < 16:
         return 0
-    step = np.hypot(np.diff(small_x, axis=1)[inside], np.diff(small_y, axis=1)[inside])
+    step = np.hypot(np.diff(xs, axis=1)[inside], np.diff(ys, axis=1)[inside]) / stride
     atlas_per_pixel = float(np.median(step)) * work_per_grid
     return int(np.clip(np.floor(np.log2(max(atlas_per_pixel, 1.0) / MIP_SLACK)), 0, 4))
 
