@@ -15,12 +15,13 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.analysis.track import FaceTracker, NewFaces
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.faces import Faces
 from faceweave.media.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
@@ -125,6 +126,50 @@ class _Handoff:
         self._taken.set()
 
 
+class _Lookout:
+    """Runs the tracker's detector (and the first Face Mesh of each new face) on a thread of its own.
+
+    Tracked faces are followed on every frame by the analysis thread; a detection (every `live_detect_every`
+    frames, after a lost track or a scene cut: 5–10 ms, plus ~10 ms per new face) runs beside it on the frame
+    that asked for it, and its new faces join the tracks on the first frame analysed after it finishes. So a
+    detection no longer lands in one frame's latency, and frames keep flowing (unswapped) while a face is
+    being found. With `beside=False` (a source that waits for the consumer: every frame is processed, none is
+    late) the detection runs in place, as for a video file.
+    """
+
+    def __init__(self, tracker: FaceTracker, beside: bool) -> None:
+        self._tracker = tracker
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="faceweave-live-detect") if beside else None
+        self._pending: Future[NewFaces] | None = None
+
+    def __call__(self, image: Image, seconds: float) -> Faces:
+        """(Analysis thread) the tracked faces of a BGR frame; starts a detection on it when one is due."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        tracker = self._tracker
+        if self._executor is None:
+            return tracker.update(rgb, seconds)
+        if self._pending is not None and self._pending.done():
+            self.settle()
+        faces = tracker.update(rgb, seconds, detect=False)
+        if self._pending is None and tracker.take_detection():
+            self._pending = self._executor.submit(tracker.find_new, rgb, tracker.scene)
+        return faces
+
+    def settle(self) -> None:
+        """(Analysis thread) wait for a running detection and hand its faces to the tracker."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._tracker.adopt(pending.result())
+
+    def close(self) -> None:
+        """Wait for a running detection (its Face Mesh graphs go back to the tracker) and end the thread."""
+        try:
+            self.settle()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+
+
 def _average(mean: float, value: float) -> float:
     return value if mean == 0 else 0.8 * mean + 0.2 * value
 
@@ -202,7 +247,8 @@ class LiveSession:
         began, interrupted = time.perf_counter(), False
         self.pipeline.reset()
         handoff = _Handoff(self.controls.stop)
-        worker = threading.Thread(target=self._analyse_loop, args=(handoff,), name="faceweave-live-analyse")
+        lookout = _Lookout(self.pipeline.analyser.tracker, beside=self.grabber.drop)
+        worker = threading.Thread(target=self._analyse_loop, args=(handoff, lookout), name="faceweave-live-analyse")
         worker.start()
         try:
             while max_frames is None or len(self._meter.latencies) < max_frames:
@@ -224,22 +270,26 @@ class LiveSession:
             raise self._failure
         return self._summary(time.perf_counter() - began, interrupted)
 
-    def _analyse_loop(self, handoff: _Handoff) -> None:
+    def _analyse_loop(self, handoff: _Handoff, lookout: _Lookout) -> None:
         try:
             while handoff.wait_turn():
-                self._apply_requests()  # here: this thread owns the analyser's models
+                self._apply_requests(lookout)  # here: this thread owns the analyser's models
                 frame = self.grabber.get(timeout=0.1)
                 if frame is None:
                     if self.grabber.ended:
                         break
                     continue
                 began = time.perf_counter()
-                faces = self.pipeline.analyser.analyse_frame(frame.image, seconds=frame.seconds)
+                faces = lookout(frame.image, frame.seconds)
                 if not handoff.put(_Analysed(frame, faces, (time.perf_counter() - began) * 1000)):
                     break
         except BaseException as exc:  # re-raised by run() on the caller's thread
             self._failure = exc
         finally:
+            try:
+                lookout.close()
+            except BaseException as exc:
+                self._failure = self._failure or exc
             handoff.finish()
 
     def close(self) -> None:
@@ -265,12 +315,13 @@ class LiveSession:
         self._meter.add(done, done - frame.captured, (analyse_ms, result.stage_ms[1], (done - output) * 1000))
         return result
 
-    def _apply_requests(self) -> None:
+    def _apply_requests(self, lookout: _Lookout) -> None:
         while True:
             try:
                 paths, done = self.controls.requests.get_nowait()
             except queue.Empty:
                 return
+            lookout.settle()  # the detector is the lookout's while a detection runs
             try:
                 self.pipeline.set_sources(paths)
             except FaceweaveError as exc:

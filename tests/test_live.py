@@ -16,9 +16,9 @@ from clip_factory import face_frames, write_clip
 from faceweave import cli
 from faceweave.errors import DeviceError
 from faceweave.live import LiveOptions, LiveSession, create_session
-from faceweave.media.capture import FrameGrabber, open_camera, open_input
+from faceweave.media.capture import CapturedFrame, FrameGrabber, open_camera, open_input
 from faceweave.media.live_sinks import RecordSink
-from faceweave.media.video_io import probe_video
+from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
@@ -80,6 +80,16 @@ def test_live_file_session_ends_cleanly_and_records_every_frame(clip: Path, pipe
     assert summary.frames == summary.captured == 20 and summary.dropped == 0
     assert probe_video(record).frames == 20
     assert not list(tmp_path.glob(".*.part"))
+    # frame by frame (no drops) the detector runs in place, as for a video file: every frame is swapped
+    _, boxes = face_frames((320, 240), 20, with_face=20)
+    changed = []
+    with VideoReader(clip) as original, VideoReader(record) as recorded:
+        for a, b, box in zip(original, recorded, boxes, strict=True):
+            assert box is not None
+            x0, y0, x1, y1 = box
+            face = (slice((3 * y0 + y1) // 4, (y0 + 3 * y1) // 4), slice((3 * x0 + x1) // 4, (x0 + 3 * x1) // 4))
+            changed.append(float(np.abs(a.image[face].astype(np.int16) - b.image[face]).mean()))
+    assert min(changed) > 10, changed
 
 
 def test_live_realtime_plays_at_native_rate_and_source_can_change(clip: Path, tmp_path: Path) -> None:
@@ -92,6 +102,41 @@ def test_live_realtime_plays_at_native_rate_and_source_can_change(clip: Path, tm
     assert changed.result(timeout=5) is None
     assert summary.frames + summary.dropped == 20
     assert probe_video(tmp_path / "rt.mp4").frames == summary.frames
+
+
+class _Collect:
+    """A sink keeping (capture index, frame) pairs."""
+
+    overlay = False
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, Image]] = []
+
+    def send(self, frame: Image, captured: CapturedFrame) -> None:
+        self.frames.append((captured.index, frame))
+
+    def close(self) -> None:
+        pass
+
+
+def test_realtime_session_finds_the_face_beside_the_tracker_and_swaps_it(clip: Path, pipeline: Pipeline) -> None:
+    """A real-time source runs the detector on a thread of its own: the first frame or two pass unswapped while
+    the face is found, every later frame is swapped (face centre changed well beyond the encoding noise)."""
+    _, frames = open_input(str(clip))
+    sink = _Collect()
+    LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [sink]).run()
+    originals, boxes = face_frames((320, 240), 20, with_face=20)
+    changed = {}
+    for index, image in sink.frames:
+        box = boxes[index]
+        assert box is not None
+        x0, y0, x1, y1 = box
+        face = (slice((3 * y0 + y1) // 4, (y0 + 3 * y1) // 4), slice((3 * x0 + x1) // 4, (x0 + 3 * x1) // 4))
+        changed[index] = float(np.abs(originals[index][face].astype(np.int16) - image[face]).mean())
+    assert len(changed) >= 15
+    swapped = [index for index, change in changed.items() if change > 10]
+    assert swapped and min(swapped) <= 5, changed
+    assert swapped == [index for index in changed if index >= min(swapped)], changed
 
 
 def test_source_that_fails_midway_ends_cleanly_and_recording_stays_playable(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -35,12 +35,16 @@ class MeshEstimator:
             min_detection_confidence=0.3,
             min_tracking_confidence=0.5,
         )
+        self._tracking = tracking
         self._scale = crop_scale
         self._crop_px = crop_px
 
     def reset(self) -> None:
-        """Forget the tracking state (before following a different face)."""
-        self._model.reset()
+        """Forget the tracking state (before following a different face). Without tracking the graph keeps no
+        state between images (the same crop gives the same points), and a reset would only make the next call
+        15–50 ms slower while the graph restarts, so it does nothing."""
+        if self._tracking:
+            self._model.reset()
 
     def __call__(self, rgb: Image, box: FloatArray) -> FloatArray | None:
         """(478, 3) points in image pixels for the face in `box`, or None when the mesh finds no face there."""

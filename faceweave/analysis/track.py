@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 
 import cv2
@@ -68,6 +69,24 @@ class _Track:
         self.mesh = smoother(mesh)
         self.embedding: FloatArray | None = None
         self.gain = GainSmoother(GAIN_WEIGHT)
+
+
+@dataclasses.dataclass(frozen=True)
+class NewFace:
+    """A detected face no track covered, meshed by the Face Mesh graph that will follow it."""
+
+    box: FloatArray
+    score: float
+    mesh: FloatArray
+    estimator: MeshEstimator
+
+
+@dataclasses.dataclass(frozen=True)
+class NewFaces:
+    """The new faces a detection found on one frame; `scene`: the tracker's scene count when it was taken."""
+
+    scene: int
+    faces: tuple[NewFace, ...]
 
 
 def mesh_box(mesh: FloatArray) -> FloatArray:
@@ -136,9 +155,12 @@ class FaceTracker:
         self._create_estimator = create_estimator
         self._canonical = canonical
         self._pool: list[MeshEstimator] = []
+        self._pool_lock = threading.Lock()  # find_new may borrow graphs on another thread (live detection)
         self._tracks: list[_Track] = []
         self._next_id = 0
-        self._since_detection = settings.detect_every  # detect on the first frame
+        self._since_detection = settings.detect_every
+        self._due = True  # detect on the first frame
+        self._scene = 0
         self._thumb: FloatArray | None = None
         self._seconds: float | None = None
         self._stats = TrackerStats(0, 0, 0, 0)
@@ -148,24 +170,79 @@ class FaceTracker:
         """Counters since the tracker was made."""
         return self._stats
 
+    @property
+    def scene(self) -> int:
+        """Counts scene cuts and resets: new faces found before the current scene are not adopted."""
+        return self._scene
+
     def reset(self) -> None:
         """Drop every track (the next frame runs the detector)."""
         for track in self._tracks:
             self._release(track)
         self._tracks = []
         self._since_detection = self.settings.detect_every
+        self._due = True
+        self._scene += 1
         self._thumb = self._seconds = None
 
-    def update(self, rgb: Image, seconds: float | None = None) -> Faces:
-        """The faces of this RGB frame, tracked from the previous frames; `seconds` is its timestamp."""
+    def update(self, rgb: Image, seconds: float | None = None, *, detect: bool = True) -> Faces:
+        """The faces of this RGB frame, tracked from the previous frames; `seconds` is its timestamp.
+
+        The detector runs every `detect_every` frames, when a track is lost and after a scene cut. With
+        `detect=False` it does not run here: the caller runs `find_new` when `take_detection()` says so (on
+        another thread, live) and hands the result to `adopt` before a later update.
+        """
         dt = self._step(seconds)
         cut = self._scene_cut(rgb)
         lost = self._follow(rgb, dt)
         self._since_detection += 1
-        if cut or lost or self._since_detection >= self.settings.detect_every:
-            self._start_tracks(rgb)
+        self._due = self._due or cut or lost or self._since_detection >= self.settings.detect_every
+        if detect and self.take_detection():
+            self.adopt(self.find_new(rgb, self._scene))
         self._stats = dataclasses.replace(self._stats, frames=self._stats.frames + 1, cuts=self._stats.cuts + cut)
         return self._faces()
+
+    def take_detection(self) -> bool:
+        """Whether a detection is due; True claims it (the count to the next one restarts)."""
+        if not self._due:
+            return False
+        self._due = False
+        self._since_detection = 0
+        self._stats = dataclasses.replace(self._stats, detections=self._stats.detections + 1)
+        return True
+
+    def find_new(self, rgb: Image, scene: int) -> NewFaces:
+        """Detects faces no track covers and meshes each with a graph of its own (safe on another thread;
+        `scene`: the `scene` count when the frame was taken)."""
+        detections = self._detect(rgb)
+        tracked = [track.raw for track in self._tracks]
+        found: list[NewFace] = []
+        for box, score in zip(detections.boxes, detections.scores, strict=True):
+            meshes = tracked + [face.mesh for face in found]
+            if len(meshes) >= self.settings.max_faces:
+                break
+            if covered(box, meshes):
+                continue
+            estimator = self._borrow_estimator()
+            mesh = estimator(rgb, box)
+            if mesh is None or covered(mesh_box(mesh), meshes):
+                self._release_estimator(estimator)
+                continue
+            found.append(NewFace(box, float(score), mesh, estimator))
+        return NewFaces(scene, tuple(found))
+
+    def adopt(self, new: NewFaces) -> None:
+        """Starts tracks for found faces still new (not covered by a track started since, same scene)."""
+        for face in new.faces:
+            meshes = [track.raw for track in self._tracks]
+            stale = new.scene != self._scene or len(meshes) >= self.settings.max_faces
+            if stale or covered(mesh_box(face.mesh), meshes):
+                self._release_estimator(face.estimator)
+                continue
+            smoother = MeshSmoother(self._canonical, self.settings.smoothing, self.settings.smoothing_strength)
+            self._tracks.append(_Track(self._next_id, face.estimator, face.box, face.mesh, face.score, smoother))
+            self._next_id += 1
+            self._stats = dataclasses.replace(self._stats, tracks_started=self._stats.tracks_started + 1)
 
     def gain_filter(self, track_id: int) -> Callable[[FloatArray], FloatArray] | None:
         """The lighting-gain smoother of a live track (None for unknown ids)."""
@@ -207,13 +284,14 @@ class FaceTracker:
         for track in self._tracks:
             self._release(track)
         self._tracks = []
+        self._scene += 1
         return True
 
     def _follow(self, rgb: Image, dt: float) -> bool:
         """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
         kept: list[_Track] = []
         for track in self._tracks:
-            mesh = self._mesh(track.estimator, rgb, track.box)
+            mesh = track.estimator(rgb, track.box)
             if mesh is None or not plausible(track.raw, mesh):
                 self._release(track)
                 continue
@@ -230,34 +308,6 @@ class FaceTracker:
         lost = len(kept) < len(self._tracks)
         self._tracks = kept
         return lost
-
-    @staticmethod
-    def _mesh(estimator: MeshEstimator, rgb: Image, box: FloatArray) -> FloatArray | None:
-        """Face Mesh on the track's crop, retried once after a reset when it finds no face."""
-        mesh = estimator(rgb, box)
-        if mesh is None:
-            estimator.reset()
-            mesh = estimator(rgb, box)
-        return mesh
-
-    def _start_tracks(self, rgb: Image) -> None:
-        self._since_detection = 0
-        detections = self._detect(rgb)
-        self._stats = dataclasses.replace(self._stats, detections=self._stats.detections + 1)
-        for box, score in zip(detections.boxes, detections.scores, strict=True):
-            if len(self._tracks) >= self.settings.max_faces:
-                break
-            if covered(box, [t.raw for t in self._tracks]):
-                continue
-            estimator = self._pool.pop() if self._pool else self._create_estimator()
-            mesh = estimator(rgb, box)
-            if mesh is None or covered(mesh_box(mesh), [t.raw for t in self._tracks]):
-                self._release_estimator(estimator)
-                continue
-            smoother = MeshSmoother(self._canonical, self.settings.smoothing, self.settings.smoothing_strength)
-            self._tracks.append(_Track(self._next_id, estimator, box, mesh, float(score), smoother))
-            self._next_id += 1
-            self._stats = dataclasses.replace(self._stats, tracks_started=self._stats.tracks_started + 1)
 
     def _faces(self) -> Faces:
         if not self._tracks:
@@ -278,6 +328,13 @@ class FaceTracker:
     def _release(self, track: _Track) -> None:
         self._release_estimator(track.estimator)
 
+    def _borrow_estimator(self) -> MeshEstimator:
+        with self._pool_lock:
+            if self._pool:
+                return self._pool.pop()
+        return self._create_estimator()
+
     def _release_estimator(self, estimator: MeshEstimator) -> None:
         estimator.reset()
-        self._pool.append(estimator)
+        with self._pool_lock:
+            self._pool.append(estimator)

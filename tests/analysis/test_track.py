@@ -109,3 +109,38 @@ def test_one_euro_first_value_passes_and_gain_smoother_resizes() -> None:
     second = gain(np.full((8, 12, 3), 3.0, np.float32))
     assert second.shape == (8, 12, 3)
     assert np.allclose(second, 2.0)
+
+
+def _frames(clip: Path) -> list[npt.NDArray[np.uint8]]:
+    with VideoReader(clip) as reader:
+        return [np.ascontiguousarray(frame.image[..., ::-1]) for frame in reader]
+
+
+def test_detection_handed_over_later_starts_the_same_track(moving_clip: Path) -> None:
+    """Live runs the detector beside the tracker: a detection of one frame adopted on the next frame gives the track
+    that a detection in place gives, and the frames in between stay tracked without the detector."""
+    frames = _frames(moving_clip)
+    inline = Pipeline.from_settings(Settings(detect_every=5), [sample_path("hopper")], mode="video").analyser.tracker
+    beside = Pipeline.from_settings(Settings(detect_every=5), [sample_path("hopper")], mode="video").analyser.tracker
+    expected = [inline.update(rgb, seconds=i / 25) for i, rgb in enumerate(frames[:6])]
+    assert beside.update(frames[0], seconds=0.0, detect=False).mesh.shape[0] == 0  # nothing tracked yet
+    assert beside.take_detection() and not beside.take_detection()  # claimed once
+    found = beside.find_new(frames[0], beside.scene)
+    assert len(found.faces) == 1
+    beside.adopt(found)
+    got = [beside.update(rgb, seconds=i / 25, detect=False) for i, rgb in enumerate(frames[1:6], start=1)]
+    assert [tuple(f.tracks) for f in got] == [(0,)] * 5
+    for want, have in zip(expected[1:], got, strict=True):
+        assert float(np.linalg.norm(want.mesh[0, 4, :2] - have.mesh[0, 4, :2])) < 2.0  # nose tips agree
+    assert beside.stats.detections == 1 and beside.take_detection()  # frame 5: the schedule asks again
+
+
+def test_faces_found_before_a_scene_change_are_not_adopted(moving_clip: Path) -> None:
+    frames = _frames(moving_clip)
+    tracker = Pipeline.from_settings(Settings(), [sample_path("hopper")], mode="video").analyser.tracker
+    found = tracker.find_new(frames[0], tracker.scene)
+    assert len(found.faces) == 1
+    tracker.reset()  # a reset (or a cut) while the detection ran: its faces belong to the old scene
+    tracker.adopt(found)
+    assert tracker.update(frames[2], detect=False).mesh.shape[0] == 0
+    assert tracker.stats.tracks_started == 0
