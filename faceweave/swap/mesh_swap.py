@@ -137,14 +137,13 @@ class MeshSwapper:
         work[:, :2] = (points[:, :2] + 0.5) * region.scale - 0.5
         ids = rasterise(work, triangles, front[far_to_near(work, triangles[front])], region.work_hw)
         small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
-        alpha = cv2.remap(identity.alpha, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = alpha.astype(np.float32) / 255
+        masks = cv2.remap(identity.masks, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        alpha_u8, band, skin_u8 = cv2.split(masks)
+        alpha, skin_source = alpha_u8.astype(np.float32) / 255, skin_u8.astype(np.float32) / 255
         target = shrink_to_side(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
         warped = _warp_texture(identity.texture, small_x, small_y, (target.shape[0], target.shape[1]))
         skin_target = _skin(shrink(target, region.work_hw[::-1]), work)
-        skin_source = _skin(shrink(warped, region.work_hw[::-1]), work)
         if self.settings.border_mask:
-            band = cv2.remap(identity.band, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             alpha *= np.where(band < 254, skin_target, 1.0)
         return Layer(region, warped, target, alpha, alpha * skin_target, alpha * skin_source)
 

@@ -52,6 +52,8 @@ class SourceIdentity:
         direct_coverage: fraction of the atlas face area seen directly (not mirrored) in some photo.
         shape: (478, 3) the face's proportions: its meshes aligned onto the canonical face, averaged.
         iris: (3,) LAB iris colour (median over the photos that show it), or None when no photo does.
+        skin: (A, A) uint8, 0–255 likelihood of skin like the source's cheeks (where its own lighting is measured).
+        masks: (A, A, 3) uint8 alpha, band and skin in one image: the swap remaps all three in one call.
     """
 
     texture: Image
@@ -62,6 +64,11 @@ class SourceIdentity:
     direct_coverage: float
     shape: FloatArray
     iris: FloatArray | None
+    skin: npt.NDArray[np.uint8]
+    masks: npt.NDArray[np.uint8] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masks", cv2.merge([self.alpha, self.band, self.skin]))
 
     @classmethod
     def from_faces(
@@ -89,7 +96,8 @@ class SourceIdentity:
         irises = [iris_colour(image, face.mesh, topology.eye_triangles) for image, face in photos]
         seen = [colour for colour in irises if colour is not None]
         iris = np.median(seen, axis=0).astype(np.float32) if seen else None
-        return cls(texture, alpha_u8, band, embedding, tuple(names), direct, shape.astype(np.float32), iris)
+        skin = _lighting_skin(texture, geometry)
+        return cls(texture, alpha_u8, band, embedding, tuple(names), direct, shape.astype(np.float32), iris, skin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,6 +311,17 @@ def _feature_mask(
     grow = 2 * round(grow_fraction * size) + 1
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), size / 128)
+
+
+def _lighting_skin(texture: Image, geometry: AtlasGeometry) -> npt.NDArray[np.uint8]:
+    """0–255 likelihood that each atlas pixel is skin like the cheeks: where the swap measures the source's own
+    lighting (computed once here rather than on every frame in the target's pose)."""
+    size = geometry.ids.shape[0]
+    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
+    model = SkinModel.from_pixels(texture, cheeks)
+    if model is None:
+        return np.full((size, size), 255, np.uint8)
+    return np.clip(model.likelihood(texture) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray, sockets: FloatArray) -> FloatArray:

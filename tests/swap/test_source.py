@@ -10,7 +10,7 @@ import pytest
 from faceweave.analysis.glasses import GlassesZones
 from faceweave.faces import Face
 from faceweave.pipeline import Pipeline
-from faceweave.swap.source import ATLAS_PX, SourceIdentity, fill_from_neighbours, fill_with_detail
+from faceweave.swap.source import ATLAS_PX, AtlasGeometry, SourceIdentity, fill_from_neighbours, fill_with_detail
 from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
@@ -117,3 +117,17 @@ def test_fill_with_detail_borrows_nothing_from_avoided_pixels() -> None:
     avoid[:, 20:] = True
     filled = fill_with_detail(image, hidden, avoid)
     assert filled[:, 14:18].astype(int).std() < 12  # no stripes mirrored in from the avoided side
+
+
+def test_lighting_skin_marks_cheeks_not_pupils_and_travels_with_alpha_and_band(
+    hopper_atlases: tuple[SourceIdentity, SourceIdentity],
+) -> None:
+    """The source's skin likelihood is computed once, in atlas space, and remapped with alpha and band in one call."""
+    atlas = hopper_atlases[1]
+    points = AtlasGeometry.create(load_topology(), ATLAS_PX).points
+    cheeks = [atlas.skin[int(y), int(x)] for x, y in points[[50, 280, 205, 425], :2]]
+    pupils = [atlas.skin[int(y), int(x)] for x, y in points[[468, 473], :2]]
+    assert min(cheeks) > 200 and max(pupils) < 60, (cheeks, pupils)
+    assert atlas.masks.shape == (ATLAS_PX, ATLAS_PX, 3)
+    assert (atlas.masks[..., 0] == atlas.alpha).all() and (atlas.masks[..., 1] == atlas.band).all()
+    assert (atlas.masks[..., 2] == atlas.skin).all()
