@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import threading
+import weakref
 
 import cv2
 import numpy as np
@@ -29,6 +32,7 @@ TEXTURE_SIDE = 512  # the atlas holds the face in 512 px: rendering larger regio
 FADE_YAW = (60.0, 75.0)  # degrees: full swap up to the first, none beyond the second
 FADE_PITCH = (40.0, 55.0)
 MIP_SLACK = 1.5  # atlas pixels per output pixel tolerated before sampling a halved atlas
+AA_SIGMA = 0.5  # band-limiting blur per unit of √(r² − 1) for a reduction r (flicker on textured sources)
 MARGIN = 0.06  # region around the mesh, as a fraction of the face size
 
 
@@ -105,6 +109,7 @@ class MeshSwapper:
         self._triangles = self.geometry.triangles if settings.source_eyes else self.geometry.triangles[:count]
         self._iris_colour = settings.eye_colour and not settings.source_eyes
         self._outline_weights = outline_weights(topology)
+        self._levels = AtlasLevels()
 
     def fit_shape(self, frame: Image, face: Face, identity: SourceIdentity) -> tuple[Image, Face]:
         """The frame warped so the face takes the source's outline, and the moved face (`face_shape` for stills,
@@ -141,7 +146,8 @@ class MeshSwapper:
         alpha_u8, band, skin_u8 = cv2.split(masks)
         alpha, skin_source = alpha_u8.astype(np.float32) / 255, skin_u8.astype(np.float32) / 255
         target = shrink_to_side(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
-        warped = _warp_texture(identity.texture, small_x, small_y, (target.shape[0], target.shape[1]))
+        grid_hw = (target.shape[0], target.shape[1])
+        warped = _warp_texture(identity.texture, small_x, small_y, grid_hw, self._levels)
         skin_target = _skin(shrink(target, region.work_hw[::-1]), work)
         if self.settings.border_mask:
             alpha *= np.where(band < 254, skin_target, 1.0)
@@ -205,27 +211,28 @@ def turn_fade(yaw: float, pitch: float) -> float:
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
 
 
-def _warp_texture(texture: Image, small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int]) -> Image:
+def _warp_texture(
+    texture: Image, small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int], levels: AtlasLevels
+) -> Image:
     """The atlas texture remapped onto a (h, w) texture grid through maps built on a smaller work grid.
 
     Faces larger than the atlas can resolve are rendered, recoloured and only then up-sampled as colour,
     which costs a fraction of up-sampling two float maps, remapping and colouring at full size. Faces
-    smaller than the atlas sample a pre-filtered (pyrDown) level of it, as a mip-map would: a bilinear
-    look-up skipping atlas pixels aliases into speckle and grain on small faces.
+    smaller than the atlas sample a pre-filtered level of it, as a mip-map would: a bilinear look-up
+    skipping atlas pixels aliases into speckle and grain on small faces, and into shimmer from frame to
+    frame wherever the source has fine texture (wrinkles, pores, film grain).
     """
     positions = cv2.merge([small_x, small_y])  # one 2-channel resize costs less than two
     if small_x.shape != grid_hw:
         positions = cv2.resize(positions, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
-    level = _mip_level(small_x, small_y, small_x.shape[1] / grid_hw[1])
-    for _ in range(level):
-        texture = cv2.pyrDown(texture)
+    level, sigma = mip_choice(_atlas_step(small_x, small_y, small_x.shape[1] / grid_hw[1]))
     if level:
         positions = (positions + 0.5) / (1 << level) - 0.5
-    return cv2.remap(texture, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(levels(texture, level, sigma), positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _mip_level(small_x: FloatArray, small_y: FloatArray, work_per_grid: float) -> int:
-    """How many times to halve the atlas so one texture-grid pixel steps about one atlas pixel (0 for large faces).
+def _atlas_step(small_x: FloatArray, small_y: FloatArray, work_per_grid: float) -> float:
+    """Atlas pixels per texture-grid pixel, the median over the face (0 when too little of it is mapped).
 
     Measured on every `stride`-th row and column (the maps are piecewise affine, so a chord over `stride` pixels
     is the mean step): ~0.1 ms a face instead of ~0.6 ms over every work-grid pixel.
@@ -234,10 +241,55 @@ def _mip_level(small_x: FloatArray, small_y: FloatArray, work_per_grid: float) -
     xs, ys = small_x[::stride, ::stride], small_y[::stride, ::stride]
     inside = (xs[:, 1:] >= 0) & (xs[:, :-1] >= 0)
     if inside.sum() < 16:
-        return 0
+        return 0.0
     step = np.hypot(np.diff(xs, axis=1)[inside], np.diff(ys, axis=1)[inside]) / stride
-    atlas_per_pixel = float(np.median(step)) * work_per_grid
-    return int(np.clip(np.floor(np.log2(max(atlas_per_pixel, 1.0) / MIP_SLACK)), 0, 4))
+    return float(np.median(step)) * work_per_grid
+
+
+def mip_choice(step: float) -> tuple[int, float]:
+    """How many times to halve the atlas (0 for large faces, up to `MIP_SLACK` atlas pixels per step tolerated)
+    and the Gaussian sigma, in pixels of that level, that band-limits the rest of the reduction (`AA_SIGMA`·
+    √(r² − 1) for a remaining reduction r, in steps of 0.1 px so filtered levels can be cached)."""
+    level = int(np.clip(np.floor(np.log2(max(step, 1.0) / MIP_SLACK)), 0, 4))
+    rest = step / (1 << level)
+    sigma = AA_SIGMA * float(np.sqrt(rest * rest - 1.0)) if rest > 1.0 else 0.0
+    return level, round(sigma, 1)
+
+
+class AtlasLevels:
+    """Pre-filtered atlas levels (pyrDown `level` times, then a Gaussian of `sigma`), cached per texture.
+
+    A face keeps about the same size from frame to frame, so its level is made once instead of every frame
+    (a 512 px blur costs ~0.6 ms). Entries hold a weak reference to their texture: a replaced source is
+    never served from an old entry.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._entries: collections.OrderedDict[tuple[int, int, float], tuple[weakref.ref[Image], Image]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self, texture: Image, level: int, sigma: float) -> Image:
+        if level == 0 and sigma <= 0:
+            return texture
+        key = (id(texture), level, sigma)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0]() is texture:
+                self._entries.move_to_end(key)
+                return entry[1]
+        filtered = texture
+        for _ in range(level):
+            filtered = cv2.pyrDown(filtered)
+        if sigma > 0:
+            filtered = cv2.GaussianBlur(filtered, (0, 0), sigma)
+        with self._lock:
+            self._entries[key] = (weakref.ref(texture), filtered)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return filtered
 
 
 def _skin(small: Image, work_points: FloatArray) -> FloatArray:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.swap.mesh_swap import _mip_level, _warp_texture, turn_fade
+from faceweave.swap.mesh_swap import AtlasLevels, _atlas_step, _warp_texture, mip_choice, turn_fade
 
 
 @pytest.mark.parametrize(
@@ -33,10 +34,43 @@ def test_small_faces_sample_a_filtered_atlas_instead_of_aliasing() -> None:
     rng = np.random.default_rng(5)
     texture = rng.integers(0, 256, (512, 512, 3)).astype(np.uint8)  # detail finer than a small face can show
     small_x, small_y = _scaled_maps(7.0, 10.3)
-    assert _mip_level(small_x, small_y, 1.0) == 2
-    warped = _warp_texture(texture, small_x, small_y, (64, 64))
+    assert _atlas_step(small_x, small_y, 1.0) == pytest.approx(7.0)
+    assert mip_choice(7.0)[0] == 2
+    warped = _warp_texture(texture, small_x, small_y, (64, 64), AtlasLevels())
     assert float(warped.std()) < 0.3 * float(texture.std())  # averaged, not a speckled subsample
     large_x, large_y = _scaled_maps(1.0, 10.0)  # whole atlas pixels
-    assert _mip_level(large_x, large_y, 1.0) == 0
-    sharp = _warp_texture(texture, large_x, large_y, (64, 64))
+    assert mip_choice(_atlas_step(large_x, large_y, 1.0)) == (0, 0.0)
+    sharp = _warp_texture(texture, large_x, large_y, (64, 64), AtlasLevels())
     assert float(sharp.std()) > 0.8 * float(texture.std())  # a face as large as the atlas keeps every pixel
+
+
+def test_subpixel_motion_of_a_textured_source_does_not_shimmer() -> None:
+    """Below a halving (here 1.9 atlas pixels a step) the rest of the reduction is band-limited: a face moving by a
+    fraction of a pixel changes far less than a plain bilinear look-up would (the flicker on textured sources)."""
+    rng = np.random.default_rng(7)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (512, 512, 3)).astype(np.uint8), (0, 0), 0.7)
+    level, sigma = mip_choice(1.9)
+    assert level == 0 and sigma > 0
+
+    def change(levels: AtlasLevels | None) -> float:
+        renders = []
+        for offset in (40.0, 40.95):  # the face moved half an output pixel
+            xs, ys = _scaled_maps(1.9, offset, side=128)
+            if levels is None:
+                renders.append(cv2.remap(texture, xs, ys, cv2.INTER_LINEAR).astype(np.float32))
+            else:
+                renders.append(_warp_texture(texture, xs, ys, (128, 128), levels).astype(np.float32))
+        moved = np.abs(renders[1][:-1, :-1] - (renders[0][:-1, :-1] + renders[0][1:, 1:]) / 2)
+        return float(moved.mean())
+
+    assert change(AtlasLevels()) < 0.6 * change(None)
+
+
+def test_atlas_levels_are_cached_per_texture_and_never_served_for_another() -> None:
+    levels = AtlasLevels(size=2)
+    first = np.full((64, 64, 3), 100, np.uint8)
+    blurred = levels(first, 1, 0.8)
+    assert blurred.shape == (32, 32, 3) and levels(first, 1, 0.8) is blurred  # made once
+    assert levels(first, 0, 0.0) is first  # nothing to filter
+    other = np.full((64, 64, 3), 200, np.uint8)
+    assert int(levels(other, 1, 0.8)[0, 0, 0]) == 200
