@@ -20,7 +20,7 @@ from faceweave.live import LiveSession, live_settings
 from faceweave.media.capture import FrameGrabber, open_input
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
-from faceweave.pipeline import FrameResult, Pipeline
+from faceweave.pipeline import FrameResult, Pipeline, Prepared
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 from faceweave.video import swap_video
@@ -74,8 +74,10 @@ class _TimedPipeline(Pipeline):
 
     samples: list[tuple[float, float]]
 
-    def process(self, image: Any, faces: Any = None, *, seconds: float | None = None) -> FrameResult:
-        result = super().process(image, faces, seconds=seconds)
+    def process(
+        self, image: Any, faces: Any = None, *, seconds: float | None = None, prepared: Prepared | None = None
+    ) -> FrameResult:
+        result = super().process(image, faces, seconds=seconds, prepared=prepared)
         self.samples.append(result.stage_ms)
         return result
 

@@ -27,7 +27,7 @@ from faceweave.faces import Faces
 from faceweave.media.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
 from faceweave.media.live_sinks import Controls, MjpegSink, RecordSink, Sink, VirtualCameraSink, WindowSink
 from faceweave.media.video_writer import check_video_output
-from faceweave.pipeline import FrameResult, ImageInput, Pipeline
+from faceweave.pipeline import FrameResult, ImageInput, Pipeline, Prepared
 from faceweave.settings import Settings
 
 Image = npt.NDArray[np.uint8]
@@ -61,7 +61,7 @@ class LiveSummary:
 @dataclasses.dataclass(frozen=True)
 class _Analysed:
     frame: CapturedFrame
-    faces: Faces
+    prepared: Prepared
     analyse_ms: float
 
 
@@ -240,9 +240,9 @@ class LiveSession:
     def run(self, max_frames: int | None = None) -> LiveSummary:
         """Process frames until the source ends or a stop; always closes the sinks (a recording stays playable).
 
-        Two stages overlap on two threads: analysis (tracking, Face Mesh) of the newest frame runs while the
-        previous frame is swapped and sent out, started just in time (see _Handoff); OpenCV and MediaPipe
-        release the GIL while they work.
+        Two stages overlap on two threads: analysis (tracking, Face Mesh, and each face's atlas look-up: see
+        Pipeline.prepare) of the newest frame runs while the previous frame is swapped and sent out, started just
+        in time (see _Handoff); OpenCV and MediaPipe release the GIL while they work.
         """
         began, interrupted = time.perf_counter(), False
         self.pipeline.reset()
@@ -280,8 +280,8 @@ class LiveSession:
                         break
                     continue
                 began = time.perf_counter()
-                faces = lookout(frame.image, frame.seconds)
-                if not handoff.put(_Analysed(frame, faces, (time.perf_counter() - began) * 1000)):
+                prepared = self.pipeline.prepare(frame.image, lookout(frame.image, frame.seconds))
+                if not handoff.put(_Analysed(frame, prepared, (time.perf_counter() - began) * 1000)):
                     break
         except BaseException as exc:  # re-raised by run() on the caller's thread
             self._failure = exc
@@ -302,7 +302,7 @@ class LiveSession:
 
     def _step(self, item: _Analysed) -> FrameResult:
         frame = item.frame
-        result = self.pipeline.process(frame.image, item.faces, seconds=frame.seconds)
+        result = self.pipeline.process(frame.image, seconds=frame.seconds, prepared=item.prepared)
         output = time.perf_counter()
         shown = result.image
         if self.controls.hud and any(sink.overlay for sink in self.sinks):

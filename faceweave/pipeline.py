@@ -23,7 +23,7 @@ from faceweave.errors import NoFaceError, UsageError
 from faceweave.faces import Face, Faces
 from faceweave.media.image_io import LoadedImage, read_image
 from faceweave.settings import Occluders, Settings
-from faceweave.swap.mesh_swap import MeshSwapper
+from faceweave.swap.mesh_swap import FaceMap, MeshSwapper
 from faceweave.swap.source import SourceIdentity
 from faceweave.swap.topology import load_topology
 
@@ -45,6 +45,16 @@ class FrameResult:
     swapped: tuple[int, ...]
     stage_ms: tuple[float, float] = (0.0, 0.0)
     """Milliseconds spent analysing (detect/track + mesh + selection) and swapping this frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A frame's analysis handed to its swap: the faces, which face gets which identity, and (mesh swapper)
+    each assigned face's atlas look-up, made ahead on the analysis thread in live mode."""
+
+    faces: Faces
+    assignments: tuple[tuple[int, SourceIdentity], ...]
+    maps: tuple[FaceMap | None, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,13 +204,34 @@ class Pipeline:
         matches = match_references(faces, references, self.settings.reference_threshold)
         return faces, [(i, self.bindings[int(m)].identity) for i, m in enumerate(matches) if m >= 0]
 
-    def _swap_one(self, image: Image, face: Face, identity: SourceIdentity, gain: GainFilter | None) -> Image:
+    def _neural_latent(self, identity: SourceIdentity) -> npt.NDArray[np.float32] | None:
+        """The neural swapper's latent for this identity, or None when the mesh swapper swaps it."""
+        if self.plugins is None or self.plugins.swapper is None:
+            return None
+        return next((b.latent for b in self.bindings if b.identity is identity), None)
+
+    def _swap_one(
+        self, image: Image, face: Face, identity: SourceIdentity, gain: GainFilter | None, face_map: FaceMap | None
+    ) -> Image:
         """One face swapped by the neural swapper when one is chosen, else by the mesh swapper."""
-        neural = None if self.plugins is None else self.plugins.swapper
-        latent = next((b.latent for b in self.bindings if b.identity is identity), None)
-        if neural is None or latent is None:
-            return self.swapper(image, face, identity, gain)
-        return neural(image, face, latent)
+        latent = self._neural_latent(identity)
+        if latent is None or self.plugins is None or self.plugins.swapper is None:
+            return self.swapper(image, face, identity, gain, face_map)
+        return self.plugins.swapper(image, face, latent)
+
+    def prepare(self, image: Image, faces: Faces) -> Prepared:
+        """Assign identities to analysed faces and make each mesh-swapped face's atlas look-up (live mode runs this
+        on the analysis thread, so the swap thread has that much less to do per frame)."""
+        faces, assignments = self.assign(image, faces)
+        frame_hw = (image.shape[0], image.shape[1])
+        ahead = self.swapper.maps_ahead
+        maps = tuple(
+            self.swapper.map_face(frame_hw, faces[i], identity)
+            if ahead and self._neural_latent(identity) is None
+            else None
+            for i, identity in assignments
+        )
+        return Prepared(faces, tuple(assignments), maps)
 
     def occluder_mask(self, image: Image, faces: Sequence[Face]) -> npt.NDArray[np.uint8] | None:
         """(h, w) uint8, 255 where something in front of these faces (hands, glasses frames) must stay in front;
@@ -227,21 +258,32 @@ class Pipeline:
             return result
         return restore(original, result, mask)
 
-    def process(self, image: Image, faces: Faces | None = None, *, seconds: float | None = None) -> FrameResult:
-        """Swap the selected faces of one BGR frame (faces are analysed here unless given).
+    def process(
+        self,
+        image: Image,
+        faces: Faces | None = None,
+        *,
+        seconds: float | None = None,
+        prepared: Prepared | None = None,
+    ) -> FrameResult:
+        """Swap the selected faces of one BGR frame (faces are analysed here unless given, or `prepared`).
 
         In "video" mode faces are tracked across calls (`seconds`: the frame's timestamp, for smoothing) and each
         track's lighting gain is smoothed over time.
         """
         began = time.perf_counter()
-        faces = self.analyser.analyse_frame(image, seconds=seconds) if faces is None else faces
-        faces, assignments = self.assign(image, faces)
+        if prepared is None:
+            faces = self.analyser.analyse_frame(image, seconds=seconds) if faces is None else faces
+            faces, assignments = self.assign(image, faces)
+            maps: Sequence[FaceMap | None] = [None] * len(assignments)
+        else:
+            faces, assignments, maps = prepared.faces, list(prepared.assignments), prepared.maps
         analysed = time.perf_counter()
         result = image
         tracker = self.analyser.tracker if self.analyser.mode == "video" else None
-        for index, identity in assignments:
+        for (index, identity), face_map in zip(assignments, maps, strict=True):
             gain = None if tracker is None else tracker.gain_filter(int(faces.tracks[index]))
-            result = self._swap_one(result, faces[index], identity, gain)
+            result = self._swap_one(result, faces[index], identity, gain, face_map)
         if self.plugins is not None:
             result = self.plugins.enhance(result, [faces[i] for i, _ in assignments])
         if assignments and (self._hands_wanted or self._glasses_wanted):

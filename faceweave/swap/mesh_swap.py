@@ -71,6 +71,29 @@ def face_region(mesh: FloatArray, frame_hw: tuple[int, int]) -> Region | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class FaceMap:
+    """Where each pixel of a face's region looks up the source atlas: the half of `render` that needs only the mesh
+    and the identity (live mode makes it on the analysis thread, beside the previous frame's swap).
+
+    Attributes:
+        region: where the face goes in the frame.
+        work: the mesh's points on the work grid.
+        small_x, small_y: atlas coordinates per work-grid pixel (-1 outside the face).
+        alpha: 0–1 coverage (atlas template), work grid, before the target's skin test.
+        band: 0–255 atlas border band (< 254: the border zone where the target's skin test applies), work grid.
+        skin_source: 0–1 source skin likelihood, work grid.
+    """
+
+    region: Region
+    work: FloatArray
+    small_x: FloatArray
+    small_y: FloatArray
+    alpha: FloatArray
+    band: npt.NDArray[np.uint8]
+    skin_source: FloatArray
+
+
+@dataclasses.dataclass(frozen=True)
 class Layer:
     """A rendered source face for one target face, on grids smaller than the region for large faces.
 
@@ -128,9 +151,15 @@ class MeshSwapper:
         reshaped = reshape(frame, face.mesh, moves, self.topology)
         return reshaped.frame, dataclasses.replace(face, mesh=reshaped.mesh)
 
-    def render(self, frame: Image, face: Face, identity: SourceIdentity) -> Layer | None:
-        """The source face drawn in the target's pose, before colour and blend."""
-        region = face_region(face.mesh, (frame.shape[0], frame.shape[1]))
+    @property
+    def maps_ahead(self) -> bool:
+        """Whether a FaceMap made from the analysed mesh stays valid for the swap (not when the face shape is moved
+        first: the warp changes the mesh)."""
+        return self._face_shape * self.settings.blend <= 0
+
+    def map_face(self, frame_hw: tuple[int, int], face: Face, identity: SourceIdentity) -> FaceMap | None:
+        """The atlas look-up for this face in a frame of `frame_hw` (None when the face lies outside the frame)."""
+        region = face_region(face.mesh, frame_hw)
         if region is None:
             return None
         points = face.mesh.astype(np.float32).copy()
@@ -145,13 +174,25 @@ class MeshSwapper:
         masks = cv2.remap(identity.masks, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha_u8, band, skin_u8 = cv2.split(masks)
         alpha, skin_source = alpha_u8.astype(np.float32) / 255, skin_u8.astype(np.float32) / 255
+        return FaceMap(region, work, small_x, small_y, alpha, band, skin_source)
+
+    def render(
+        self, frame: Image, face: Face, identity: SourceIdentity, face_map: FaceMap | None = None
+    ) -> Layer | None:
+        """The source face drawn in the target's pose, before colour and blend (`face_map`: made ahead by
+        `map_face` for this face, frame size and identity; made here when None)."""
+        face_map = face_map or self.map_face((frame.shape[0], frame.shape[1]), face, identity)
+        if face_map is None:
+            return None
+        region = face_map.region
         target = shrink_to_side(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
         grid_hw = (target.shape[0], target.shape[1])
-        warped = _warp_texture(identity.texture, small_x, small_y, grid_hw, self._levels)
-        skin_target = _skin(shrink(target, region.work_hw[::-1]), work)
+        warped = _warp_texture(identity.texture, face_map.small_x, face_map.small_y, grid_hw, self._levels)
+        skin_target = _skin(shrink(target, region.work_hw[::-1]), face_map.work)
+        alpha = face_map.alpha
         if self.settings.border_mask:
-            alpha *= np.where(band < 254, skin_target, 1.0)
-        return Layer(region, warped, target, alpha, alpha * skin_target, alpha * skin_source)
+            alpha = alpha * np.where(face_map.band < 254, skin_target, 1.0)
+        return Layer(region, warped, target, alpha, alpha * skin_target, alpha * face_map.skin_source)
 
     def recolour(self, layer: Layer, face: Face, gain_filter: GainFilter | None = None) -> Image:
         """The layer's face with the target's lighting (or LAB statistics, or unchanged), on the texture grid;
@@ -185,11 +226,16 @@ class MeshSwapper:
         return result
 
     def __call__(
-        self, frame: Image, face: Face, identity: SourceIdentity, gain_filter: GainFilter | None = None
+        self,
+        frame: Image,
+        face: Face,
+        identity: SourceIdentity,
+        gain_filter: GainFilter | None = None,
+        face_map: FaceMap | None = None,
     ) -> Image:
-        """A copy of `frame` with this face replaced (the frame itself is not modified)."""
+        """A copy of `frame` with this face replaced (the frame itself is not modified; `face_map`: see render)."""
         frame, face = self.fit_shape(frame, face, identity)
-        layer = self.render(frame, face, identity)
+        layer = self.render(frame, face, identity, face_map if self.maps_ahead else None)
         if layer is None:
             return frame
         result = self.compose(frame, layer, self.recolour(layer, face, gain_filter), face)
