@@ -220,14 +220,14 @@ class Pipeline:
         return self.plugins.swapper(image, face, latent)
 
     def prepare(self, image: Image, faces: Faces) -> Prepared:
-        """Assign identities to analysed faces and make each mesh-swapped face's atlas look-up (live mode runs this
-        on the analysis thread, so the swap thread has that much less to do per frame)."""
+        """Assign identities to analysed faces and make the atlas look-up of each large mesh-swapped face (live mode
+        runs this on the analysis thread, so the swap thread has that much less to do on a large face)."""
         faces, assignments = self.assign(image, faces)
         frame_hw = (image.shape[0], image.shape[1])
-        ahead = self.swapper.maps_ahead
+        swapper = self.swapper
         maps = tuple(
-            self.swapper.map_face(frame_hw, faces[i], identity)
-            if ahead and self._neural_latent(identity) is None
+            swapper.map_face(frame_hw, faces[i], identity)
+            if self._neural_latent(identity) is None and swapper.worth_mapping_ahead(frame_hw, faces[i])
             else None
             for i, identity in assignments
         )

@@ -125,19 +125,21 @@ def test_every_option_still_swaps(options: dict[str, object], hopper: Image, ast
 
 
 def test_prepared_frames_swap_exactly_as_in_one_call(hopper: Image, astronaut: Image) -> None:
-    """Live makes each face's atlas look-up on the analysis thread (Pipeline.prepare); the swap from it is the
-    same image as a swap in one call, and with the face shape moved first no look-up is made ahead."""
+    """Live makes a large face's atlas look-up on the analysis thread (Pipeline.prepare); the swap from it is the
+    same image as a swap in one call. Small faces, and faces whose shape is moved first, are mapped in the swap."""
     video = Pipeline.from_settings(Settings(), [hopper], mode="video")
-    faces = video.analyser.analyse(astronaut)
-    prepared = video.prepare(astronaut, faces)
+    large = cv2.resize(astronaut, None, fx=4.0, fy=4.0, interpolation=cv2.INTER_LINEAR)  # a ~400 px face
+    faces = video.analyser.analyse(large)
+    prepared = video.prepare(large, faces)
     assert len(prepared.assignments) == 1 and prepared.maps[0] is not None
-    ahead = video.process(astronaut, seconds=0.0, prepared=prepared)
+    ahead = video.process(large, seconds=0.0, prepared=prepared)
     video.reset()
-    at_once = video.process(astronaut, faces, seconds=0.0)
+    at_once = video.process(large, faces, seconds=0.0)
     assert ahead.swapped == at_once.swapped == (0,)
     assert np.array_equal(ahead.image, at_once.image)
     x0, y0, x1, y1 = (int(v) for v in faces.boxes[0])
-    change = np.abs(ahead.image[y0:y1, x0:x1].astype(np.int16) - astronaut[y0:y1, x0:x1])
+    change = np.abs(ahead.image[y0:y1, x0:x1].astype(np.int16) - large[y0:y1, x0:x1])
     assert float(change.mean()) > 8.0  # and it did swap
+    assert video.prepare(astronaut, video.analyser.analyse(astronaut)).maps == (None,)  # a ~100 px face
     shaped = Pipeline.from_settings(Settings(video_face_shape=0.5), [hopper], mode="video")
-    assert shaped.prepare(astronaut, faces).maps == (None,)
+    assert shaped.prepare(large, faces).maps == (None,)

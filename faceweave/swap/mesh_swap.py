@@ -151,11 +151,14 @@ class MeshSwapper:
         reshaped = reshape(frame, face.mesh, moves, self.topology)
         return reshaped.frame, dataclasses.replace(face, mesh=reshaped.mesh)
 
-    @property
-    def maps_ahead(self) -> bool:
-        """Whether a FaceMap made from the analysed mesh stays valid for the swap (not when the face shape is moved
-        first: the warp changes the mesh)."""
-        return self._face_shape * self.settings.blend <= 0
+    def worth_mapping_ahead(self, frame_hw: tuple[int, int], face: Face) -> bool:
+        """Whether to make this face's FaceMap on the analysis thread (live): only for faces larger than the work
+        grid, whose swap is the longer stage; a small face's swap is short already and its analysis is not. Never
+        when the face shape is moved first (the warp changes the mesh the map was made from)."""
+        if self._face_shape * self.settings.blend > 0:
+            return False
+        region = face_region(face.mesh, frame_hw)
+        return region is not None and region.scale < 1.0
 
     def map_face(self, frame_hw: tuple[int, int], face: Face, identity: SourceIdentity) -> FaceMap | None:
         """The atlas look-up for this face in a frame of `frame_hw` (None when the face lies outside the frame)."""
@@ -234,8 +237,9 @@ class MeshSwapper:
         face_map: FaceMap | None = None,
     ) -> Image:
         """A copy of `frame` with this face replaced (the frame itself is not modified; `face_map`: see render)."""
+        original = frame
         frame, face = self.fit_shape(frame, face, identity)
-        layer = self.render(frame, face, identity, face_map if self.maps_ahead else None)
+        layer = self.render(frame, face, identity, face_map if frame is original else None)
         if layer is None:
             return frame
         result = self.compose(frame, layer, self.recolour(layer, face, gain_filter), face)
