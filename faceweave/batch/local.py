@@ -6,8 +6,9 @@ their own inputs (the parent sends paths, never pixels) and send back small `Out
 its own and the parent knows which tasks each one holds, in order, so a worker that dies (a native crash on some
 file, the out-of-memory killer, kill -9) breaks nothing shared: the file it had begun is recorded as failed, the
 tasks queued behind it go to the others, its half-written temp output is removed, and a fresh worker is started
-when the next task needs one. Each worker starts with its thread budget (`WorkerConfig.threads`) in its environment,
-see `faceweave.batch.threads`.
+when the next task needs one. Each worker starts with its thread budget (`WorkerConfig.threads`) in its environment
+and, when the budgets fit in the usable CPUs, pinned to CPUs of its own (a replacement takes the dead one's), see
+`faceweave.batch.threads`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from faceweave.batch.manifest import remove_partial_files
-from faceweave.batch.threads import thread_environment, worker_environment
+from faceweave.batch.threads import pin_process, thread_environment, worker_cpus, worker_environment
 from faceweave.batch.worker import Outcome, Task, WorkerConfig, WorkerState
 from faceweave.errors import FaceweaveError
 
@@ -35,13 +36,18 @@ log = logging.getLogger(__name__)
 _WAIT_SECONDS = 1.0
 
 
-def worker_main(config: WorkerConfig, connection: Connection, started: ctypes.c_int64) -> None:
+def worker_main(
+    config: WorkerConfig, connection: Connection, started: ctypes.c_int64, cpus: tuple[int, ...] | None = None
+) -> None:
     """A worker process: build the state once, then run tasks from the pipe until None (or the parent is gone).
 
     `started` (shared memory) counts the tasks it began, -1 while it loads: the parent reads it only if the worker
     dies, to tell a file that killed it from tasks it never began, with no message (and no wake-up) per file.
+    `cpus`: the CPUs it is pinned to, with the threads its models start (None: wherever the OS puts it).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the workers
+    if cpus is not None:
+        pin_process(cpus)
     state = WorkerState(config)
     started.value = 0
     with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone: nobody to report to
@@ -57,6 +63,8 @@ class _Worker:
     process: multiprocessing.context.SpawnProcess
     connection: Connection
     started: ctypes.c_int64
+    slot: int
+    """Which of the pool's places (0 .. workers - 1) it fills: its CPUs, taken over by a replacement."""
     tasks: deque[Task] = field(default_factory=deque)
     answered: int = 0
 
@@ -182,15 +190,18 @@ class LocalEngine:
 
     def _start_worker(self) -> None:
         worker_id, self.next_id = self.next_id, self.next_id + 1
+        slot = min(set(range(self.workers)) - {worker.slot for worker in self.pool.values()})
+        cpus = worker_cpus(slot, self.workers, self.config.threads)  # None: budgets overlap, not pinned
         parent_end, child_end = self.context.Pipe(duplex=True)
         started = self.context.RawValue(ctypes.c_int64, -1)
         process = self.context.Process(
-            target=worker_main, args=(self.config, child_end, started), daemon=True, name=f"faceweave-batch-{worker_id}"
-        )
+            target=worker_main, args=(self.config, child_end, started, cpus), daemon=True,
+            name=f"faceweave-batch-{worker_id}",
+        )  # fmt: skip
         with worker_environment(self.environment):  # read by BLAS/OpenMP as the worker loads numpy
             process.start()
         child_end.close()  # the worker holds it now; closing ours lets its death show as end-of-file
-        self.pool[worker_id] = _Worker(process, parent_end, started)
+        self.pool[worker_id] = _Worker(process, parent_end, started, slot)
         self.selector.register(parent_end, selectors.EVENT_READ, worker_id)
         self.selector.register(process.sentinel, selectors.EVENT_READ, worker_id)
 

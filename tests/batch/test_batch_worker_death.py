@@ -16,6 +16,7 @@ from batch_factory import write_faces
 from clip_factory import face_frames, write_clip
 
 from faceweave.batch.manifest import Manifest
+from faceweave.batch.threads import usable_cpu_ids, worker_cpus
 from faceweave.cli import main
 from faceweave.samples import sample_path
 
@@ -51,6 +52,7 @@ class Watcher(threading.Thread):
         super().__init__(daemon=True)
         self.targets, self.parent, self.stop = targets, os.getpid(), threading.Event()
         self.seen: set[int] = set()
+        self.cpus: dict[int, set[int]] = {}  # the CPUs each worker may run on, as last seen
         self.killed: tuple[int, str, str] | None = None  # pid, the file it had open, its OPENBLAS_NUM_THREADS
 
     def run(self) -> None:
@@ -58,6 +60,8 @@ class Watcher(threading.Thread):
         while not self.stop.is_set() and time.monotonic() < deadline:
             for pid in _workers(self.parent):
                 self.seen.add(pid)
+                with contextlib.suppress(OSError):
+                    self.cpus[pid] = os.sched_getaffinity(pid)
                 opened = self.targets & _open_files(pid)
                 if self.killed is None and opened:
                     environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -92,6 +96,8 @@ def test_a_worker_killed_mid_file_fails_that_file_and_the_rest_completes(tmp_pat
     assert failure["input"] == victim
     assert "worker process died while processing this file (killed by SIGKILL" in failure["reason"]
     assert len(watcher.seen - {pid}) >= 1  # the replacement
+    expected = set(worker_cpus(0, 1, 1) or usable_cpu_ids())
+    assert all(cpus == expected for cpus in watcher.cpus.values())  # pinned, and the replacement on the same CPUs
     with Manifest.open(output) as manifest:
         row = manifest.get(Path(victim).name)
     assert row is not None and (row.status, row.attempts) == ("failed", 1)
