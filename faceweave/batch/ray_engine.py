@@ -4,6 +4,8 @@ at most `max_in_flight` tasks at a time (backpressure through `ray.wait`).
 On a cluster (`address`), inputs and outputs must be on a filesystem every node sees at the same paths: tasks carry
 paths, not pixels. `gpus_per_worker` reserves GPUs per actor for neural models (``--providers cuda``). Each actor
 reserves `WorkerConfig.threads` CPUs and starts with that thread budget in its environment (a Ray runtime_env).
+On the local Ray it starts itself, each actor is pinned to CPUs of its own when the budgets fit, as the local engine's
+workers are (see `faceweave.batch.threads`); a replacement takes the dead actor's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from faceweave.batch.manifest import remove_partial_files
-from faceweave.batch.threads import thread_environment
+from faceweave.batch.threads import pin_process, thread_environment, worker_cpus
 from faceweave.batch.worker import Outcome, Task, WorkerConfig, WorkerState
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,15 @@ class RayEngine:
             num_cpus=self.config.threads,
             num_gpus=self.gpus_per_worker,
             runtime_env={"env_vars": thread_environment(self.config.threads)},
-        )(WorkerState)
-        self.actors = [self.actor_class.remote(self.config) for _ in range(self.workers)]
+        )(_Actor)
+        self.actors = [self._start_actor(index) for index in range(self.workers)]
         return self
+
+    def _start_actor(self, index: int) -> Any:
+        """Actor `index`, pinned where all the actors are on this machine (a local Ray we started)."""
+        local = self.started_ray and self.address is None
+        cpus = worker_cpus(index, self.workers, self.config.threads) if local else None
+        return self.actor_class.remote(self.config, cpus)
 
     def __exit__(self, *exc_info: object) -> None:
         for actor in self.actors:
@@ -104,12 +112,21 @@ class RayEngine:
         except RayActorError as error:
             if self.actors[index] is actor:  # the first of its lost tasks replaces it
                 log.warning("batch actor %d died; starting another", index)
-                self.actors[index] = self.actor_class.remote(self.config)
+                self.actors[index] = self._start_actor(index)
             remove_partial_files(Path(task.output))  # what it had half written for this task
             return Outcome(task.item, False, f"worker actor died while processing this file ({type(error).__name__})")
         except RayTaskError as error:
             return Outcome(task.item, False, " ".join(str(error).split())[:500])
         return outcome
+
+
+class _Actor(WorkerState):
+    """A WorkerState that first pins its process (and the threads its models start) to `cpus`, when given."""
+
+    def __init__(self, config: WorkerConfig, cpus: tuple[int, ...] | None = None) -> None:
+        if cpus is not None:
+            pin_process(cpus)
+        super().__init__(config)
 
 
 def _pid(_: object) -> int:
