@@ -21,6 +21,7 @@ import numpy.typing as npt
 from faceweave.analysis.detect import Detections
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
 from faceweave.analysis.smooth import DEFAULT_DT, GainSmoother, MeshSmoother
+from faceweave.compose.resample import shrink
 from faceweave.faces import Faces
 from faceweave.settings import Settings
 
@@ -132,7 +133,7 @@ def covered(box: FloatArray, meshes: list[FloatArray]) -> bool:
 def thumbnail(rgb: Image) -> FloatArray:
     """A 32×18 grey thumbnail, for scene-cut tests."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return shrink(grey, (32, 18)).astype(np.float32)  # INTER_AREA took 1.2 ms of a 720p frame, this 0.15
 
 
 class FaceTracker:

@@ -59,9 +59,9 @@ def rasterise(points: FloatArray, triangles: IntArray, order: IntArray, shape_hw
     """
     ids = np.zeros(shape_hw, np.uint16)
     fixed = np.round(points[:, :2] * (1 << _SHIFT)).astype(np.int32)
-    corners = fixed[triangles]
-    for index in order.tolist():
-        cv2.fillConvexPoly(ids, corners[index], index + 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    fill = cv2.fillConvexPoly  # one call per triangle: ~0.5 µs of it is the call itself, so nothing else per loop
+    for corners, colour in zip(fixed[triangles[order]], (order + 1).tolist(), strict=True):
+        fill(ids, corners, colour, cv2.LINE_8, _SHIFT)
     return ids
 
 
@@ -73,13 +73,15 @@ def dense_map(ids: IdMap, affines: FloatArray, scale: float = 1.0) -> tuple[Floa
     Pixels with id 0 get -1 (outside any source), which cv2.remap treats as border.
     """
     h, w = ids.shape
-    table = np.concatenate([np.full((1, 2, 3), [[0, 0, -1e6], [0, 0, -1e6]], np.float32), affines])
-    chosen = table[ids]  # (h, w, 2, 3)
-    xs = ((np.arange(w, dtype=np.float32) + 0.5) / scale - 0.5)[None, :]
-    ys = ((np.arange(h, dtype=np.float32) + 0.5) / scale - 0.5)[:, None]
-    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
-    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
-    outside = ids == 0
-    map_x[outside] = -1
-    map_y[outside] = -1
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    table = np.concatenate([np.zeros((1, 2, 3), np.float32), affines]).reshape(-1, 6)
+    table[0] = (0, 0, -1, 0, 0, -1)  # id 0: the constant -1
+    coefficients = np.take(table, ids, axis=0)  # (h, w, 6): one gather instead of a (h, w, 2, 3) fancy index
+    xs = np.broadcast_to(((np.arange(w, dtype=np.float32) + 0.5) / scale - 0.5)[None, :], (h, w))
+    ys = np.broadcast_to(((np.arange(h, dtype=np.float32) + 0.5) / scale - 0.5)[:, None], (h, w))
+    map_x = coefficients[..., 0] * xs
+    map_x += coefficients[..., 1] * ys
+    map_x += coefficients[..., 2]
+    map_y = coefficients[..., 3] * xs
+    map_y += coefficients[..., 4] * ys
+    map_y += coefficients[..., 5]
+    return map_x, map_y
