@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,11 +16,12 @@ from clip_factory import face_frames, write_clip
 
 from faceweave import cli
 from faceweave.errors import DeviceError
-from faceweave.live import LiveOptions, LiveSession, create_session
+from faceweave.live import GRAPH_THREADS, LiveOptions, LiveSession, create_session, split_cpus
 from faceweave.media.capture import CapturedFrame, FrameGrabber, open_camera, open_input
 from faceweave.media.live_sinks import RecordSink
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.pipeline import Pipeline
+from faceweave.runtime import usable_cpu_ids
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -212,3 +214,56 @@ def test_live_runs_the_detector_less_often_than_video() -> None:
     settings = Settings(detect_every=5, live_detect_every=30)
     assert live_settings(settings).detect_every == 30
     assert live_settings(Settings(live_detect_every=3)).detect_every == 3
+
+
+@pytest.mark.parametrize(
+    ("cpus", "expected"),
+    [((0, 1), ((0,), (1,))), ((0, 1, 2), ((0,), (1, 2))), ((2, 5, 6, 7), ((2, 5), (6, 7))), ((3,), None)],
+)
+def test_split_cpus_gives_the_swap_and_the_analysis_halves_of_their_own(
+    cpus: tuple[int, ...], expected: tuple[tuple[int, ...], tuple[int, ...]] | None
+) -> None:
+    assert split_cpus(cpus) == expected
+
+
+def _graph_affinities() -> list[set[int]]:
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith(GRAPH_THREADS):
+                found.append(os.sched_getaffinity(int(task.name)))
+        except (OSError, FileNotFoundError):
+            continue
+    return found
+
+
+class _Affinities(_Collect):
+    """A sink noting, per frame, the CPUs of the thread that sends (the swap's) and of MediaPipe's graph threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swap: list[set[int]] = []
+        self.graphs: list[list[set[int]]] = []
+
+    def send(self, frame: Image, captured: CapturedFrame) -> None:
+        self.swap.append(os.sched_getaffinity(0))
+        self.graphs.append(_graph_affinities())
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(usable_cpu_ids()) < 2, reason="needs 2 CPUs, Linux")
+def test_a_session_pins_swap_and_analysis_to_halves_and_gives_the_cpus_back(clip: Path, pipeline: Pipeline) -> None:
+    halves = split_cpus()
+    assert halves is not None
+    before = os.sched_getaffinity(0)
+    _, frames = open_input(str(clip))
+    sink = _Affinities()
+    LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [sink]).run()
+    assert sink.swap and all(cpus == set(halves[0]) for cpus in sink.swap)
+    assert all(graphs and all(cpus == set(halves[1]) for cpus in graphs) for graphs in sink.graphs)
+    assert os.sched_getaffinity(0) == before
+    assert all(cpus == before for cpus in _graph_affinities())
+
+    _, frames = open_input(str(clip))
+    sink = _Affinities()
+    LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [sink], pin_cpus=False).run()
+    assert all(cpus == before for cpus in sink.swap)

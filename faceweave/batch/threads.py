@@ -22,9 +22,8 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
-from faceweave.runtime import THREAD_VARIABLES
+from faceweave.runtime import THREAD_VARIABLES, pin_threads, usable_cpu_ids
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +33,6 @@ _ENVIRONMENT_LOCK = threading.Lock()  # the environment is per process, so is th
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
     return len(usable_cpu_ids())
-
-
-def usable_cpu_ids() -> tuple[int, ...]:
-    """Ids of the CPUs this process may run on, ascending (its affinity mask; without one, 0 .. count - 1)."""
-    try:
-        return tuple(sorted(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return tuple(range(os.cpu_count() or 1))
 
 
 def worker_cpus(slot: int, workers: int, threads: int, cpus: Sequence[int] | None = None) -> tuple[int, ...] | None:
@@ -62,16 +53,11 @@ def pin_process(cpus: Sequence[int]) -> bool:
 
     Example: ``pin_process([1])`` in a worker: it and the threads its models start run on CPU 1 only
     """
-    if not hasattr(os, "sched_setaffinity"):
-        return False
     try:
-        for task in Path("/proc/self/task").iterdir():
-            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-                os.sched_setaffinity(int(task.name), cpus)
+        return pin_threads(cpus)
     except OSError as error:  # the CPUs were taken from us (cgroup cpuset changed): run unpinned
         log.warning("could not pin batch worker to CPUs %s (%s); it runs unpinned", list(cpus), error)
         return False
-    return True
 
 
 def default_threads(workers: int, cpus: int | None = None) -> int:

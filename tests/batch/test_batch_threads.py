@@ -14,12 +14,11 @@ from faceweave.batch.threads import (
     default_threads,
     pin_process,
     thread_environment,
-    usable_cpu_ids,
     worker_cpus,
     worker_environment,
 )
 from faceweave.errors import UsageError
-from faceweave.runtime import THREAD_VARIABLES
+from faceweave.runtime import THREAD_VARIABLES, usable_cpu_ids
 
 
 @pytest.mark.parametrize(

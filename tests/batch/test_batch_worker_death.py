@@ -16,8 +16,9 @@ from batch_factory import write_faces
 from clip_factory import face_frames, write_clip
 
 from faceweave.batch.manifest import Manifest
-from faceweave.batch.threads import usable_cpu_ids, worker_cpus
+from faceweave.batch.threads import worker_cpus
 from faceweave.cli import main
+from faceweave.runtime import usable_cpu_ids
 from faceweave.samples import sample_path
 
 EXIT_BATCH_FAILED = 6
