@@ -34,6 +34,8 @@ HAIR_TINTED = 0.8  # ... and so is darker than this share and more saturated tha
 HAIR_SATURATION = 1.4
 HAIR_RAMP = 0.1  # ... each test fading in over this share of the cheeks' value
 EYE_CORNERS = (33, 263, 133, 362)
+SIDE_HAIR_RAMP = 0.15  # below the eyes, the tinted-hair test fades in beyond the outer eye corners over this share of
+# the eye span (hanging red or brown hair over the cheek edges; dark beards are left to the skin test)
 HAIR_FADE_TO = 4  # mesh point: the hair test fades out from the eye line down to this height (mid-nose)
 SOCKET_GROW = 0.09  # around the features, out to this distance, the skin test looks at chroma only (the hair test
 # leaves alone only the eye sockets between the outer eye corners: hair lies on the temples and forehead)
@@ -207,7 +209,8 @@ def _without_occluders(
     texture: Image, alpha: FloatArray, topology: Topology, geometry: AtlasGeometry
 ) -> tuple[Image, FloatArray]:
     """The source's own occluders taken out of the atlas: glasses frames and glare filled from the skin around
-    them, hair over the forehead and temples, hats, beards and anything else not skin faded out of `alpha`."""
+    them, hair over the forehead, temples and cheek edges, hats, beards and anything else not skin faded out of
+    `alpha`."""
     texture, hidden_brows = remove_glasses(texture, GlassesZones.create(topology, ATLAS_PX))
     features = _feature_mask(topology, geometry, FEATURE_GROW)
     eye_sockets = _feature_mask(topology, geometry, SOCKET_GROW, topology.features[2:]) * _between_eyes(geometry)
@@ -227,7 +230,9 @@ def _between_eyes(geometry: AtlasGeometry) -> FloatArray:
 def _hair(texture: Image, geometry: AtlasGeometry, exempt: FloatArray) -> FloatArray:
     """0–1 over hair (or a hat brim) on the forehead and temples: above the eyes (fading out to mid-nose height),
     outside `exempt` (brows, eye sockets), far darker than the cheeks, or darker and much more saturated (red hair
-    on pale skin, which passes the skin colour test)."""
+    on pale skin, which passes the skin colour test). Below the eyes, out beyond their outer corners, only the
+    second test: hair hanging over the cheek edges, which a turned target's near cheek would stretch into a streak
+    (a dark beard there is the skin test's, and stays the source's if it passes)."""
     size = geometry.ids.shape[0]
     cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40)) > 0
     luma = cv2.cvtColor(texture, cv2.COLOR_BGR2YCrCb)[..., 0].astype(np.float32)
@@ -239,7 +244,11 @@ def _hair(texture: Image, geometry: AtlasGeometry, exempt: FloatArray) -> FloatA
     eye_line = float(geometry.points[list(EYE_CORNERS), 1].mean())
     fade_end = float(geometry.points[HAIR_FADE_TO, 1])  # no hard cut at the eye line through hanging hair
     above = 1.0 - vertical_ramp((size, size), eye_line, fade_end)
-    hair = np.maximum(dark, tinted) * above * (geometry.ids > 0) * (1.0 - exempt)
+    left, right = sorted(float(geometry.points[i, 0]) for i in EYE_CORNERS[:2])
+    columns = np.arange(size, dtype=np.float32)
+    beyond = np.maximum(left - columns, columns - right) / (SIDE_HAIR_RAMP * (right - left))
+    lateral = np.clip(beyond, 0.0, 1.0)[None, :]  # 0 between the outer eye corners, 1 out on the cheek edges
+    hair = np.maximum(np.maximum(dark, tinted) * above, tinted * lateral) * (geometry.ids > 0) * (1.0 - exempt)
     return cv2.GaussianBlur(hair.astype(np.float32), (0, 0), 2)
 
 

@@ -1,4 +1,5 @@
-"""The source atlas: the source's own occluders (glasses frames, glare, hair over the forehead) are taken out."""
+"""The source atlas: the source's own occluders (glasses frames, glare, hair over the forehead and cheek edges) are
+taken out."""
 
 from __future__ import annotations
 
@@ -91,6 +92,23 @@ def test_hair_over_the_forehead_is_not_painted(hopper_pipeline: Pipeline, hopper
     clean = _identity(hopper_pipeline, hopper)
     assert clean.alpha[inner].mean() > 150  # her forehead is painted where no hair lies ...
     assert _identity(hopper_pipeline, painted).alpha[inner].mean() < 40  # ... and not under the lock
+
+
+def test_hair_hanging_over_the_cheek_edges_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
+    """Red hair down the sides of the face, below the eyes and beyond their outer corners (where a turned target's
+    near cheek would stretch it into a streak), is taken out like hair over the forehead."""
+    face = _face(hopper_pipeline, hopper)
+    painted = hopper.copy()
+    points = load_topology().uv * (ATLAS_PX - 1)
+    locks = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
+    for top, bottom in ((187, 192), (411, 416)):  # down each cheek, outside the eye corners
+        start, end = (np.round(face.mesh[i, :2]).astype(int) for i in (top, bottom))
+        thickness = max(3, round(0.05 * face.size))
+        cv2.line(painted, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), (20, 60, 170), thickness)
+        a, b = (np.round(points[i]).astype(int) for i in (top, bottom))
+        cv2.line(locks, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 9)
+    assert _identity(hopper_pipeline, hopper).alpha[locks > 0].mean() > 200  # her cheeks are painted ...
+    assert _identity(hopper_pipeline, painted).alpha[locks > 0].mean() < 60  # ... and not under the locks
 
 
 def test_fill_with_detail_keeps_known_pixels_and_adds_texture() -> None:
