@@ -27,6 +27,7 @@ CHEEK_IDS = (50, 280, 101, 330, 205, 425, 187, 411)
 FOREHEAD_FADE = 0.3  # the source fades in over this share of the forehead, from the mesh top toward the brows
 OPENING_FEATHER = 1 / 100  # the source fades out over this fraction of the atlas next to eye and mouth openings
 FEATURE_GROW = 1 / 32  # features are exempt from the source skin test, grown by this fraction of the atlas
+HAIR_EXEMPT_GROW = 1 / 128  # ... and from the hair test grown only this much (hair often reaches the brow tails)
 GLASSES_GROW = 1 / 256  # glasses pixels are grown by this fraction of the atlas before the fill (their soft edges)
 DETAIL_SIGMA = 2.0  # px: what finer than this blur is "detail", mirrored into filled glasses frames
 HAIR_DARK = 0.55  # above the eyes, darker than this share of the cheeks' luma is hair (or a hat), not skin ...
@@ -214,7 +215,8 @@ def _without_occluders(
     texture, hidden_brows = remove_glasses(texture, GlassesZones.create(topology, ATLAS_PX))
     features = _feature_mask(topology, geometry, FEATURE_GROW)
     eye_sockets = _feature_mask(topology, geometry, SOCKET_GROW, topology.features[2:]) * _between_eyes(geometry)
-    hair = _hair(texture, geometry, np.maximum(features, eye_sockets))
+    brows_only = _feature_mask(topology, geometry, HAIR_EXEMPT_GROW)  # hair meeting the brow tails is still hair
+    hair = _hair(texture, geometry, np.maximum(brows_only, eye_sockets))
     texture = fill_from_neighbours(texture, hair < 0.5)
     skin = _source_skin(texture, geometry, features, _feature_mask(topology, geometry, SOCKET_GROW))
     return texture, (alpha * (1.0 - hidden_brows) * (1.0 - hair) * skin).astype(np.float32)

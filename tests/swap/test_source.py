@@ -111,6 +111,23 @@ def test_hair_hanging_over_the_cheek_edges_is_not_painted(hopper_pipeline: Pipel
     assert _identity(hopper_pipeline, painted).alpha[locks > 0].mean() < 60  # ... and not under the locks
 
 
+def test_hair_reaching_the_brow_tails_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
+    """Red hair over the temples that touches the outer ends of the brows (rose_leslie_02's) is hair too: only the
+    brows themselves are spared by the hair test, not the wider margin the skin test gives the features."""
+    face = _face(hopper_pipeline, hopper)
+    painted = hopper.copy()
+    points = load_topology().uv * (ATLAS_PX - 1)
+    locks = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
+    for tail, temple in ((46, 139), (276, 368), (70, 71), (300, 301)):  # from each brow's outer end outward
+        start, end = (np.round(face.mesh[i, :2]).astype(int) for i in (tail, temple))
+        thickness = max(3, round(0.04 * face.size))
+        cv2.line(painted, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), (20, 60, 170), thickness)
+        a, b = (np.round(points[i]).astype(int) for i in (tail, temple))
+        cv2.line(locks, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 7)
+    assert _identity(hopper_pipeline, hopper).alpha[locks > 0].mean() > 140
+    assert _identity(hopper_pipeline, painted).alpha[locks > 0].mean() < 70  # was ~150: kept as "brow"
+
+
 def test_fill_with_detail_keeps_known_pixels_and_adds_texture() -> None:
     rng = np.random.default_rng(0)
     image = np.clip(128 + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
