@@ -14,6 +14,7 @@ from faceweave.compose.masks import SkinModel, disc_mask, polygon_mask, ramp_fro
 from faceweave.faces import Face
 from faceweave.swap.eyes import iris_colour
 from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas, surface_areas
+from faceweave.swap.rims import find_rims
 from faceweave.swap.shape import normalise_shape
 from faceweave.swap.topology import Topology
 
@@ -212,7 +213,8 @@ def _without_occluders(
     """The source's own occluders taken out of the atlas: glasses frames and glare filled from the skin around
     them, hair over the forehead, temples and cheek edges, hats, beards and anything else not skin faded out of
     `alpha`."""
-    texture, hidden_brows = remove_glasses(texture, GlassesZones.create(topology, ATLAS_PX))
+    eyes = [geometry.points[eye][:, :2] for eye in topology.features[2:4]]
+    texture, hidden_brows = remove_glasses(texture, GlassesZones.create(topology, ATLAS_PX), eyes)
     features = _feature_mask(topology, geometry, FEATURE_GROW)
     eye_sockets = _feature_mask(topology, geometry, SOCKET_GROW, topology.features[2:]) * _between_eyes(geometry)
     brows_only = _feature_mask(topology, geometry, HAIR_EXEMPT_GROW)  # hair meeting the brow tails is still hair
@@ -259,9 +261,10 @@ def _ramp(margin: FloatArray, width: float) -> FloatArray:
     return np.clip(margin / width + 0.5, 0.0, 1.0).astype(np.float32)
 
 
-def remove_glasses(texture: Image, zones: GlassesZones) -> tuple[Image, FloatArray]:
-    """The atlas with its glasses frames and their glare filled from the skin around them, and a 0–1 map of the
-    brows a frame hid (nothing to fill them from: the swap shows the target's own brows there instead)."""
+def remove_glasses(texture: Image, zones: GlassesZones, eyes: Sequence[FloatArray] = ()) -> tuple[Image, FloatArray]:
+    """The atlas with its glasses frames, their glare and light rims (traced around `eyes`, the atlas outlines of
+    the eyes) filled from the skin around them, and a 0–1 map of the brows a frame hid (nothing to fill them from:
+    the swap shows the target's own brows there instead)."""
     found = find_glasses(texture[zones.rows], zones)
     hidden_brows = np.zeros(texture.shape[:2], np.float32)
     if found is None:
@@ -271,6 +274,8 @@ def remove_glasses(texture: Image, zones: GlassesZones) -> tuple[Image, FloatArr
     hidden[zones.rows] = cv2.dilate(
         found.pixels.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
     )
+    if eyes:
+        hidden |= find_rims(texture, eyes).astype(np.uint8)
     avoid = np.zeros(texture.shape[:2], bool)
     avoid[zones.rows] = zones.eyes
     hidden_brows[zones.rows] = found.frame & zones.brows
