@@ -224,9 +224,15 @@ def _without_occluders(
     return texture, (alpha * (1.0 - hidden_brows) * (1.0 - hair) * skin).astype(np.float32)
 
 
+def _outer_corner_columns(geometry: AtlasGeometry) -> tuple[float, float]:
+    """Atlas x of the two outer eye corners, left first."""
+    left, right = sorted(float(geometry.points[i, 0]) for i in EYE_CORNERS[:2])
+    return left, right
+
+
 def _between_eyes(geometry: AtlasGeometry) -> FloatArray:
     """(1, A) 1 between the outer eye corners, 0 on the temples beyond them (eye-socket shadows stay inside)."""
-    left, right = sorted(float(geometry.points[i, 0]) for i in (33, 263))
+    left, right = _outer_corner_columns(geometry)
     columns = np.arange(geometry.ids.shape[1], dtype=np.float32)
     return ((columns >= left) & (columns <= right)).astype(np.float32)[None, :]
 
@@ -248,7 +254,7 @@ def _hair(texture: Image, geometry: AtlasGeometry, exempt: FloatArray) -> FloatA
     eye_line = float(geometry.points[list(EYE_CORNERS), 1].mean())
     fade_end = float(geometry.points[HAIR_FADE_TO, 1])  # no hard cut at the eye line through hanging hair
     above = 1.0 - vertical_ramp((size, size), eye_line, fade_end)
-    left, right = sorted(float(geometry.points[i, 0]) for i in EYE_CORNERS[:2])
+    left, right = _outer_corner_columns(geometry)
     columns = np.arange(size, dtype=np.float32)
     beyond = np.maximum(left - columns, columns - right) / (SIDE_HAIR_RAMP * (right - left))
     lateral = np.clip(beyond, 0.0, 1.0)[None, :]  # 0 between the outer eye corners, 1 out on the cheek edges
