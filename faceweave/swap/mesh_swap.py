@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import threading
 import weakref
 
@@ -34,6 +35,7 @@ FADE_PITCH = (40.0, 55.0)
 MIP_SLACK = 1.5  # atlas pixels per output pixel tolerated before sampling a halved atlas
 AA_SIGMA = 0.5  # band-limiting blur per unit of √(r² − 1) for a reduction r (flicker on textured sources)
 MARGIN = 0.06  # region around the mesh, as a fraction of the face size
+FEATHER = 0.02  # the alpha's feathering blur, as a fraction of the face size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +175,7 @@ class MeshSwapper:
         work = points.copy()
         work[:, :2] = (points[:, :2] + 0.5) * region.scale - 0.5
         ids = rasterise(work, triangles, front[far_to_near(work, triangles[front])], region.work_hw)
+        ids = _with_ring(ids, work[self.topology.oval], math.ceil(2 * self._feather_sigma(face, region)))
         small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
         masks = cv2.remap(identity.masks, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha_u8, band, skin_u8 = cv2.split(masks)
@@ -213,7 +216,7 @@ class MeshSwapper:
         region, settings = layer.region, self.settings
         h, w = region.shape_hw
         strength = settings.blend * turn_fade(float(face.pose[0]), float(face.pose[1]))
-        small_alpha = feather(layer.alpha, max(1.5, 0.02 * face.size) * region.scale) * strength
+        small_alpha = feather(layer.alpha, self._feather_sigma(face, region)) * strength
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if coloured.shape[:2] != (h, w):
@@ -227,6 +230,11 @@ class MeshSwapper:
         result = frame.copy()
         result[region.y0 : region.y1, region.x0 : region.x1] = patch
         return result
+
+    @staticmethod
+    def _feather_sigma(face: Face, region: Region) -> float:
+        """The alpha's feathering blur, in work-grid pixels."""
+        return max(1.5, FEATHER * face.size) * region.scale
 
     def __call__(
         self,
@@ -259,6 +267,20 @@ def turn_fade(yaw: float, pitch: float) -> float:
     yaw_fade = (FADE_YAW[1] - abs(yaw)) / (FADE_YAW[1] - FADE_YAW[0])
     pitch_fade = (FADE_PITCH[1] - abs(pitch)) / (FADE_PITCH[1] - FADE_PITCH[0])
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
+
+
+def _with_ring(ids: npt.NDArray[np.uint16], outline: FloatArray, width: int) -> npt.NDArray[np.uint16]:
+    """The id map with each pixel outside the face's `outline` and within `width` of a drawn one given a
+    neighbouring triangle's id, so that its affine map continues the face past its edge as far as the feathered
+    alpha reaches: there the layer holds the skin beyond the face's edge in the atlas instead of one replicated
+    corner texel, and up-sampled maps do not mix edge pixels with the -1 of the outside (both drew a thin line along
+    the forehead top). The eye and mouth openings get a ring of one pixel only (no source lashes or lips beyond
+    their edges, but no mixing with -1 either)."""
+    outside = np.full(ids.shape, 255, np.uint8)
+    cv2.fillPoly(outside, [np.round(outline[:, :2] * 4).astype(np.int32)], 0, cv2.LINE_8, 2)
+    grown = cv2.dilate(ids, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * width + 1, 2 * width + 1)))
+    edge = cv2.dilate(ids, np.ones((3, 3), np.uint8))
+    return np.where(ids > 0, ids, np.where(outside > 0, grown, edge))
 
 
 def _warp_texture(

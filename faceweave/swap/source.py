@@ -93,6 +93,7 @@ class SourceIdentity:
         alpha = template * (weight > 0) * _opening_ramp(geometry, eyes_open=not source_eyes)
         if border_mask:
             texture, alpha = _without_occluders(texture, alpha, topology, geometry)
+        texture = _skin_beyond(texture, alpha, geometry)
         alpha_u8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
         embeddings = [face.embedding for _, face in photos if face.embedding is not None]
         embedding = np.mean(embeddings, axis=0).astype(np.float32) if embeddings else None
@@ -185,6 +186,14 @@ def _template(topology: Topology, geometry: AtlasGeometry, band: float) -> tuple
     protected = cv2.GaussianBlur(hull, (0, 0), band * size / 4)
     weight = np.maximum(template, np.minimum(protected * 1.5, 1.0)) * inside
     return weight.astype(np.float32), np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _skin_beyond(texture: Image, alpha: FloatArray, geometry: AtlasGeometry) -> Image:
+    """The atlas outside the face filled from the skin the swap uses: a swap's feathered edge reaches a little past
+    the face, and there it showed whatever lay beyond the face in the photo (a line of hair colour along the
+    forehead top)."""
+    filled = fill_from_neighbours(texture, alpha > 0.5)
+    return np.where((geometry.ids > 0)[..., None], texture, filled).astype(np.uint8)
 
 
 def fill_from_neighbours(image: Image, known: npt.NDArray[np.bool_]) -> Image:
@@ -335,12 +344,18 @@ def _feature_mask(
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), size / 128)
 
 
+def _cheek_model(texture: Image, geometry: AtlasGeometry) -> SkinModel | None:
+    """The skin colour of an atlas texture's cheeks (None when too little of them is drawn)."""
+    size = geometry.ids.shape[0]
+    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
+    return SkinModel.from_pixels(texture, cheeks)
+
+
 def _lighting_skin(texture: Image, geometry: AtlasGeometry) -> npt.NDArray[np.uint8]:
     """0–255 likelihood that each atlas pixel is skin like the cheeks: where the swap measures the source's own
     lighting (computed once here rather than on every frame in the target's pose)."""
     size = geometry.ids.shape[0]
-    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
-    model = SkinModel.from_pixels(texture, cheeks)
+    model = _cheek_model(texture, geometry)
     if model is None:
         return np.full((size, size), 255, np.uint8)
     return np.clip(model.likelihood(texture) * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -351,9 +366,7 @@ def _source_skin(texture: Image, geometry: AtlasGeometry, features: FloatArray, 
     be painted onto the target. Around the features (`sockets`: eye sockets, nostrils, lip corners) only
     chroma counts, so shadows stay while neutral-coloured glasses frames still go (hair of the skin's own hue
     passes this test: `_hair` takes it out)."""
-    size = geometry.ids.shape[0]
-    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
-    model = SkinModel.from_pixels(texture, cheeks)
+    model = _cheek_model(texture, geometry)
     if model is None:
         return np.ones(features.shape, np.float32)
     full = model.likelihood(texture)

@@ -7,7 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from faceweave.faces import Face
+from faceweave.pipeline import Pipeline
 from faceweave.swap.mesh_swap import AtlasLevels, _atlas_step, _warp_texture, mip_choice, turn_fade
+from faceweave.swap.source import SourceIdentity
 
 
 @pytest.mark.parametrize(
@@ -74,3 +77,43 @@ def test_atlas_levels_are_cached_per_texture_and_never_served_for_another() -> N
     assert levels(first, 0, 0.0) is first  # nothing to filter
     other = np.full((64, 64, 3), 200, np.uint8)
     assert int(levels(other, 1, 0.8)[0, 0, 0]) == 200
+
+
+@pytest.fixture(scope="module")
+def large_astronaut(hopper_pipeline: Pipeline, astronaut: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], Face]:
+    """Eileen Collins at 3×: a face larger than the work grid, whose maps are up-sampled."""
+    image = cv2.resize(astronaut, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    faces = hopper_pipeline.analyser.analyse(image)
+    return image, faces[int(np.argmax(faces.sizes))]
+
+
+def test_the_feathered_edge_continues_the_face_not_the_hair_above_it(
+    hopper_pipeline: Pipeline, hopper: npt.NDArray[np.uint8], large_astronaut: tuple[npt.NDArray[np.uint8], Face]
+) -> None:
+    """Just past the face's outline, where the feathered alpha still reaches, the rendered layer holds the colours
+    of the face's edge, not of what lay beyond the source's face. Hopper with auburn hair painted over her forehead
+    top (the hair is faded out of the swap): before, the layer there held the hair's colour (extrapolated beyond
+    the atlas's face, and mixed in by up-sampled maps), a thin line along the forehead top of the swap."""
+    topology = hopper_pipeline.swapper.topology
+    source_faces = hopper_pipeline.analyser.analyse(hopper)
+    source_face = source_faces[int(np.argmax(source_faces.sizes))]
+    painted = hopper.copy()
+    top = np.round(source_face.mesh[topology.forehead_top, :2]).astype(np.int32)
+    cv2.polylines(painted, [top[np.argsort(top[:, 0])]], False, (40, 70, 150), round(0.08 * source_face.size))
+    identity = SourceIdentity.from_faces([(painted, source_face)], topology, ["painted"])
+    image, face = large_astronaut
+    layer = hopper_pipeline.swapper.render(image, face, identity)
+    assert layer is not None and layer.region.scale < 0.9
+    h, w = layer.region.shape_hw
+    colour = cv2.resize(layer.face, (w, h)).astype(np.float32)
+    alpha = cv2.resize(layer.alpha, (w, h))
+    inside = np.zeros((h, w), np.uint8)
+    outline = face.mesh[topology.oval, :2] - (layer.region.x0, layer.region.y0)
+    cv2.fillPoly(inside, [np.round(outline).astype(np.int32)], 1)
+    distance_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+    distance_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+    upper = np.arange(h)[:, None] < outline[:, 1].min() + 0.1 * face.size
+    beyond = colour[upper & (distance_out > 1) & (distance_out <= 0.04 * face.size)].mean(axis=0)
+    band = upper & (distance_in > 1) & (distance_in <= 0.1 * face.size)
+    edge = (colour[band] * alpha[band, None]).sum(axis=0) / alpha[band].sum()  # the colour the swap shows there
+    assert float(np.abs(beyond - edge).max()) < 15, (beyond, edge)
