@@ -66,7 +66,8 @@ def test_no_seam_at_the_mask_border(hopper_pipeline: Pipeline, astronaut: Image,
     inside = cv2.distanceTransform((difference > 0).astype(np.uint8), cv2.DIST_L2, 5)
     rim = difference[(inside >= 1) & (inside <= 3)]  # the first pixels that change
     deep = difference[inside >= 15]
-    assert rim.mean() < 4 < deep.mean()
+    # ~4.0 (the swap ends at the face's own contour: its chin over her dark collar); unfeathered: ~11.7
+    assert rim.mean() < 5 < deep.mean()
 
 
 def test_blend_zero_leaves_the_target_unchanged(astronaut: Image) -> None:

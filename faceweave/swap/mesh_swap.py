@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import math
 import threading
 import weakref
 
@@ -175,7 +174,6 @@ class MeshSwapper:
         work = points.copy()
         work[:, :2] = (points[:, :2] + 0.5) * region.scale - 0.5
         ids = rasterise(work, triangles, front[far_to_near(work, triangles[front])], region.work_hw)
-        ids = _with_ring(ids, work[self.topology.oval], math.ceil(2 * self._feather_sigma(face, region)))
         small_x, small_y = dense_map(ids, affine_maps(points, self.geometry.points, triangles), region.scale)
         masks = cv2.remap(identity.masks, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha_u8, band, skin_u8 = cv2.split(masks)
@@ -216,7 +214,8 @@ class MeshSwapper:
         region, settings = layer.region, self.settings
         h, w = region.shape_hw
         strength = settings.blend * turn_fade(float(face.pose[0]), float(face.pose[1]))
-        small_alpha = feather(layer.alpha, self._feather_sigma(face, region)) * strength
+        sigma = max(1.5, FEATHER * face.size) * region.scale
+        small_alpha = feather(layer.alpha, sigma) * self._within_outline(face, region, sigma) * strength
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if coloured.shape[:2] != (h, w):
@@ -231,10 +230,15 @@ class MeshSwapper:
         result[region.y0 : region.y1, region.x0 : region.x1] = patch
         return result
 
-    @staticmethod
-    def _feather_sigma(face: Face, region: Region) -> float:
-        """The alpha's feathering blur, in work-grid pixels."""
-        return max(1.5, FEATHER * face.size) * region.scale
+    def _within_outline(self, face: Face, region: Region, sigma: float) -> FloatArray:
+        """0–1 on the work grid: 1 inside the face's outline, 0.5 on it, ~0 two feathering sigmas beyond. The
+        feathered alpha is held to it: spread further past the outline it laid a glow of skin over the background
+        beside turned faces (or of whatever the atlas held beyond the face: a line along the forehead top). Ending
+        the swap further inside cost identity (turned faces show their outline, and dlib reads it)."""
+        outline = (face.mesh[self.topology.oval, :2] - (region.x0, region.y0) + 0.5) * region.scale - 0.5
+        inside = np.zeros(region.work_hw, np.float32)
+        cv2.fillPoly(inside, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_8, 2)
+        return feather(inside, sigma)
 
     def __call__(
         self,
@@ -269,18 +273,22 @@ def turn_fade(yaw: float, pitch: float) -> float:
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
 
 
-def _with_ring(ids: npt.NDArray[np.uint16], outline: FloatArray, width: int) -> npt.NDArray[np.uint16]:
-    """The id map with each pixel outside the face's `outline` and within `width` of a drawn one given a
-    neighbouring triangle's id, so that its affine map continues the face past its edge as far as the feathered
-    alpha reaches: there the layer holds the skin beyond the face's edge in the atlas instead of one replicated
-    corner texel, and up-sampled maps do not mix edge pixels with the -1 of the outside (both drew a thin line along
-    the forehead top). The eye and mouth openings get a ring of one pixel only (no source lashes or lips beyond
-    their edges, but no mixing with -1 either)."""
-    outside = np.full(ids.shape, 255, np.uint8)
-    cv2.fillPoly(outside, [np.round(outline[:, :2] * 4).astype(np.int32)], 0, cv2.LINE_8, 2)
-    grown = cv2.dilate(ids, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * width + 1, 2 * width + 1)))
-    edge = cv2.dilate(ids, np.ones((3, 3), np.uint8))
-    return np.where(ids > 0, ids, np.where(outside > 0, grown, edge))
+def up_sample_maps(small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int]) -> FloatArray:
+    """(h, w, 2) atlas positions on the texture grid from maps on the smaller work grid, -1 outside the face.
+
+    Interpolated over mapped pixels only (normalised by their share): a plain resize mixed the face edge's atlas
+    positions with the -1 of the outside, so a line of pixels along every edge looked the atlas up half-way to its
+    corner (a thin dark line along the forehead top of large faces, jagged rims around their eyes).
+    """
+    size = grid_hw[::-1]
+    positions = cv2.resize(cv2.merge([small_x, small_y]), size, interpolation=cv2.INTER_LINEAR)
+    share = cv2.resize((small_x >= 0).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)  # of mapped pixels
+    band = cv2.findNonZero(cv2.inRange(share, 1e-3, 0.999))  # the thin band along the edges
+    if band is not None:
+        columns, rows = band[:, 0, 0], band[:, 0, 1]
+        mapped = share[rows, columns, None]
+        positions[rows, columns] = (positions[rows, columns] + (1.0 - mapped)) / mapped  # the -1s taken out
+    return positions
 
 
 def _warp_texture(
@@ -294,9 +302,8 @@ def _warp_texture(
     skipping atlas pixels aliases into speckle and grain on small faces, and into shimmer from frame to
     frame wherever the source has fine texture (wrinkles, pores, film grain).
     """
-    positions = cv2.merge([small_x, small_y])  # one 2-channel resize costs less than two
-    if small_x.shape != grid_hw:
-        positions = cv2.resize(positions, grid_hw[::-1], interpolation=cv2.INTER_LINEAR)
+    same = small_x.shape == grid_hw
+    positions = cv2.merge([small_x, small_y]) if same else up_sample_maps(small_x, small_y, grid_hw)
     level, sigma = mip_choice(_atlas_step(small_x, small_y, small_x.shape[1] / grid_hw[1]))
     if level:
         positions = (positions + 0.5) / (1 << level) - 0.5

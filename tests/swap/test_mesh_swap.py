@@ -9,7 +9,7 @@ import pytest
 
 from faceweave.faces import Face
 from faceweave.pipeline import Pipeline
-from faceweave.swap.mesh_swap import AtlasLevels, _atlas_step, _warp_texture, mip_choice, turn_fade
+from faceweave.swap.mesh_swap import AtlasLevels, _atlas_step, _warp_texture, mip_choice, turn_fade, up_sample_maps
 from faceweave.swap.source import SourceIdentity
 
 
@@ -87,13 +87,13 @@ def large_astronaut(hopper_pipeline: Pipeline, astronaut: npt.NDArray[np.uint8])
     return image, faces[int(np.argmax(faces.sizes))]
 
 
-def test_the_feathered_edge_continues_the_face_not_the_hair_above_it(
+def test_the_swap_stays_inside_the_face_outline(
     hopper_pipeline: Pipeline, hopper: npt.NDArray[np.uint8], large_astronaut: tuple[npt.NDArray[np.uint8], Face]
 ) -> None:
-    """Just past the face's outline, where the feathered alpha still reaches, the rendered layer holds the colours
-    of the face's edge, not of what lay beyond the source's face. Hopper with auburn hair painted over her forehead
-    top (the hair is faded out of the swap): before, the layer there held the hair's colour (extrapolated beyond
-    the atlas's face, and mixed in by up-sampled maps), a thin line along the forehead top of the swap."""
+    """Past the target face's outline the frame is left as it was, however the source looked beyond its own face:
+    Hopper with auburn hair painted over her forehead top. Before, the feathered alpha spread past the outline and
+    laid what the atlas held there over the frame (a line of hair colour along the forehead top, a glow of skin
+    over the background beside a turned face)."""
     topology = hopper_pipeline.swapper.topology
     source_faces = hopper_pipeline.analyser.analyse(hopper)
     source_face = source_faces[int(np.argmax(source_faces.sizes))]
@@ -102,18 +102,34 @@ def test_the_feathered_edge_continues_the_face_not_the_hair_above_it(
     cv2.polylines(painted, [top[np.argsort(top[:, 0])]], False, (40, 70, 150), round(0.08 * source_face.size))
     identity = SourceIdentity.from_faces([(painted, source_face)], topology, ["painted"])
     image, face = large_astronaut
-    layer = hopper_pipeline.swapper.render(image, face, identity)
-    assert layer is not None and layer.region.scale < 0.9
-    h, w = layer.region.shape_hw
-    colour = cv2.resize(layer.face, (w, h)).astype(np.float32)
-    alpha = cv2.resize(layer.alpha, (w, h))
-    inside = np.zeros((h, w), np.uint8)
-    outline = face.mesh[topology.oval, :2] - (layer.region.x0, layer.region.y0)
-    cv2.fillPoly(inside, [np.round(outline).astype(np.int32)], 1)
-    distance_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
-    distance_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
-    upper = np.arange(h)[:, None] < outline[:, 1].min() + 0.1 * face.size
-    beyond = colour[upper & (distance_out > 1) & (distance_out <= 0.04 * face.size)].mean(axis=0)
-    band = upper & (distance_in > 1) & (distance_in <= 0.1 * face.size)
-    edge = (colour[band] * alpha[band, None]).sum(axis=0) / alpha[band].sum()  # the colour the swap shows there
-    assert float(np.abs(beyond - edge).max()) < 15, (beyond, edge)
+    swapper = hopper_pipeline.swapper
+    layer = swapper.render(image, face, identity)
+    assert layer is not None
+    result = swapper.compose(image, layer, swapper.recolour(layer, face), face)  # no face-shape warp
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(face.mesh[topology.oval, :2]).astype(np.int32)], 1)
+    change = np.abs(result.astype(np.float32) - image.astype(np.float32)).mean(axis=2)
+    beyond = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+    within = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+    assert float(change[(beyond > 1) & (beyond <= 0.04 * face.size)].mean()) < 0.6  # before: 1.0
+    assert float(change[within > 0.1 * face.size].mean()) > 10  # while the face itself changed
+
+
+def test_up_sampled_maps_do_not_mix_the_face_edge_with_the_outside() -> None:
+    """A face's maps up-sampled from the work grid: pixels along its edges look the atlas up where the face's own
+    map continues, not part-way toward the -1 of the outside (a plain resize did: a line of pixels along every edge
+    looked up atlas texels half-way to its corner)."""
+    side, step = 100, 2.5
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    inside = (xs - 50) ** 2 + (ys - 50) ** 2 < 40**2
+    small_x = np.where(inside, 100 + step * xs, -1).astype(np.float32)
+    small_y = np.where(inside, 80 + step * ys, -1).astype(np.float32)
+    positions = up_sample_maps(small_x, small_y, (250, 250))
+    big_y, big_x = np.mgrid[0:250, 0:250].astype(np.float32)
+    work_x, work_y = (big_x + 0.5) / 2.5 - 0.5, (big_y + 0.5) / 2.5 - 0.5  # where each pixel lies on the work grid
+    reached = positions[..., 0] >= 0
+    assert reached.sum() > 0.4 * 250 * 250
+    error_x = np.abs(positions[..., 0] - (100 + step * work_x))[reached]
+    error_y = np.abs(positions[..., 1] - (80 + step * work_y))[reached]
+    assert max(float(error_x.max()), float(error_y.max())) < step  # within one work-grid step (plain resize: ~300)
+    assert np.all(positions[~reached] == -1)
