@@ -29,8 +29,14 @@ def shrink(image: Array, size_wh: tuple[int, int]) -> Array:
     return step
 
 
+def side_fitted(shape_hw: tuple[int, int], side: int) -> tuple[int, int]:
+    """(h, w) of an image of `shape_hw` shrunk so its longer side is at most `side` px (unchanged when it is)."""
+    h, w = shape_hw
+    scale = side / max(h, w)
+    return (h, w) if scale >= 1 else (max(1, round(h * scale)), max(1, round(w * scale)))
+
+
 def shrink_to_side(image: Array, side: int) -> Array:
     """`image` shrunk so its longer side is at most `side` px (the same array when it already is)."""
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    return image if scale >= 1 else shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+    h, w = side_fitted((image.shape[0], image.shape[1]), side)
+    return image if (h, w) == image.shape[:2] else shrink(image, (w, h))

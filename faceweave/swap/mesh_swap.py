@@ -15,7 +15,7 @@ from faceweave.analysis.analyser import Mode
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
-from faceweave.compose.resample import shrink, shrink_to_side
+from faceweave.compose.resample import shrink, shrink_to_side, side_fitted
 from faceweave.faces import Face
 from faceweave.settings import Settings
 from faceweave.swap.eyes import recolour_irises
@@ -83,6 +83,8 @@ class FaceMap:
         alpha: 0–1 coverage (atlas template), work grid, before the target's skin test.
         band: 0–255 atlas border band (< 254: the border zone where the target's skin test applies), work grid.
         skin_source: 0–1 source skin likelihood, work grid.
+        positions: (h, w, 2) atlas positions on the texture grid (the region at most `TEXTURE_SIDE` px), -1 outside.
+        within: 0–1 the face's outline, feathered (`within_outline`), work grid.
     """
 
     region: Region
@@ -92,6 +94,8 @@ class FaceMap:
     alpha: FloatArray
     band: npt.NDArray[np.uint8]
     skin_source: FloatArray
+    positions: FloatArray
+    within: FloatArray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +110,7 @@ class Layer:
         alpha: 0–1 coverage (atlas template × border tests) on the work grid, before feathering and strength.
         target_skin: alpha × target skin likelihood (where to learn the target's lighting), work grid.
         face_skin: alpha × source skin likelihood (where to measure the source's own lighting), work grid.
+        within: 0–1 the face's outline, feathered, work grid: the blend never reaches further.
     """
 
     region: Region
@@ -114,6 +119,7 @@ class Layer:
     alpha: FloatArray
     target_skin: FloatArray
     face_skin: FloatArray
+    within: FloatArray
 
 
 class MeshSwapper:
@@ -178,7 +184,11 @@ class MeshSwapper:
         masks = cv2.remap(identity.masks, small_x, small_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha_u8, band, skin_u8 = cv2.split(masks)
         alpha, skin_source = alpha_u8.astype(np.float32) / 255, skin_u8.astype(np.float32) / 255
-        return FaceMap(region, work, small_x, small_y, alpha, band, skin_source)
+        grid_hw = side_fitted(region.shape_hw, TEXTURE_SIDE)
+        same = region.work_hw == grid_hw
+        positions = cv2.merge([small_x, small_y]) if same else up_sample_maps(small_x, small_y, grid_hw)
+        within = within_outline(face.mesh[self.topology.oval], region, _feather_sigma(face, region))
+        return FaceMap(region, work, small_x, small_y, alpha, band, skin_source, positions, within)
 
     def render(
         self, frame: Image, face: Face, identity: SourceIdentity, face_map: FaceMap | None = None
@@ -190,13 +200,13 @@ class MeshSwapper:
             return None
         region = face_map.region
         target = shrink_to_side(frame[region.y0 : region.y1, region.x0 : region.x1], TEXTURE_SIDE)
-        grid_hw = (target.shape[0], target.shape[1])
-        warped = _warp_texture(identity.texture, face_map.small_x, face_map.small_y, grid_hw, self._levels)
+        warped = _warp_texture(identity.texture, face_map.small_x, face_map.small_y, face_map.positions, self._levels)
         skin_target = _skin(shrink(target, region.work_hw[::-1]), face_map.work)
         alpha = face_map.alpha
         if self.settings.border_mask:
             alpha = alpha * np.where(face_map.band < 254, skin_target, 1.0)
-        return Layer(region, warped, target, alpha, alpha * skin_target, alpha * face_map.skin_source)
+        face_skin = alpha * face_map.skin_source
+        return Layer(region, warped, target, alpha, alpha * skin_target, face_skin, face_map.within)
 
     def recolour(self, layer: Layer, face: Face, gain_filter: GainFilter | None = None) -> Image:
         """The layer's face with the target's lighting (or LAB statistics, or unchanged), on the texture grid;
@@ -214,8 +224,7 @@ class MeshSwapper:
         region, settings = layer.region, self.settings
         h, w = region.shape_hw
         strength = settings.blend * turn_fade(float(face.pose[0]), float(face.pose[1]))
-        sigma = max(1.5, FEATHER * face.size) * region.scale
-        small_alpha = feather(layer.alpha, sigma) * self._within_outline(face, region, sigma) * strength
+        small_alpha = feather(layer.alpha, _feather_sigma(face, region)) * layer.within * strength
         alpha = cv2.resize(small_alpha, (w, h), interpolation=cv2.INTER_LINEAR) if region.scale < 1 else small_alpha
         target = frame[region.y0 : region.y1, region.x0 : region.x1]
         if coloured.shape[:2] != (h, w):
@@ -229,16 +238,6 @@ class MeshSwapper:
         result = frame.copy()
         result[region.y0 : region.y1, region.x0 : region.x1] = patch
         return result
-
-    def _within_outline(self, face: Face, region: Region, sigma: float) -> FloatArray:
-        """0–1 on the work grid: 1 inside the face's outline, 0.5 on it, ~0 two feathering sigmas beyond. The
-        feathered alpha is held to it: spread further past the outline it laid a glow of skin over the background
-        beside turned faces (or of whatever the atlas held beyond the face: a line along the forehead top). Ending
-        the swap further inside cost identity (turned faces show their outline, and dlib reads it)."""
-        outline = (face.mesh[self.topology.oval, :2] - (region.x0, region.y0) + 0.5) * region.scale - 0.5
-        inside = np.zeros(region.work_hw, np.float32)
-        cv2.fillPoly(inside, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_8, 2)
-        return feather(inside, sigma)
 
     def __call__(
         self,
@@ -273,6 +272,22 @@ def turn_fade(yaw: float, pitch: float) -> float:
     return float(np.clip(min(yaw_fade, pitch_fade), 0.0, 1.0))
 
 
+def _feather_sigma(face: Face, region: Region) -> float:
+    """The alpha's feathering blur, in work-grid pixels."""
+    return max(1.5, FEATHER * face.size) * region.scale
+
+
+def within_outline(outline: FloatArray, region: Region, sigma: float) -> FloatArray:
+    """0–1 on the region's work grid: 1 inside the face `outline` (frame pixels), 0.5 on it, ~0 two `sigma` beyond.
+    The feathered alpha is held to it: spread further past the outline it laid a glow of skin over the background
+    beside turned faces (or of whatever the atlas held beyond the face: a line along the forehead top). Ending the
+    swap further inside cost identity (turned faces show their outline, and dlib reads it)."""
+    points = (outline[:, :2] - (region.x0, region.y0) + 0.5) * region.scale - 0.5
+    inside = np.zeros(region.work_hw, np.float32)
+    cv2.fillPoly(inside, [np.round(points * 4).astype(np.int32)], 1.0, cv2.LINE_8, 2)
+    return feather(inside, sigma)
+
+
 def up_sample_maps(small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int]) -> FloatArray:
     """(h, w, 2) atlas positions on the texture grid from maps on the smaller work grid, -1 outside the face.
 
@@ -292,9 +307,10 @@ def up_sample_maps(small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int,
 
 
 def _warp_texture(
-    texture: Image, small_x: FloatArray, small_y: FloatArray, grid_hw: tuple[int, int], levels: AtlasLevels
+    texture: Image, small_x: FloatArray, small_y: FloatArray, positions: FloatArray, levels: AtlasLevels
 ) -> Image:
-    """The atlas texture remapped onto a (h, w) texture grid through maps built on a smaller work grid.
+    """The atlas texture remapped onto the texture grid at `positions` (up-sampled from the work-grid maps
+    `small_x`, `small_y`, which tell how many atlas pixels one output pixel spans).
 
     Faces larger than the atlas can resolve are rendered, recoloured and only then up-sampled as colour,
     which costs a fraction of up-sampling two float maps, remapping and colouring at full size. Faces
@@ -302,9 +318,7 @@ def _warp_texture(
     skipping atlas pixels aliases into speckle and grain on small faces, and into shimmer from frame to
     frame wherever the source has fine texture (wrinkles, pores, film grain).
     """
-    same = small_x.shape == grid_hw
-    positions = cv2.merge([small_x, small_y]) if same else up_sample_maps(small_x, small_y, grid_hw)
-    level, sigma = mip_choice(_atlas_step(small_x, small_y, small_x.shape[1] / grid_hw[1]))
+    level, sigma = mip_choice(_atlas_step(small_x, small_y, small_x.shape[1] / positions.shape[1]))
     if level:
         positions = (positions + 0.5) / (1 << level) - 0.5
     return cv2.remap(levels(texture, level, sigma), positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

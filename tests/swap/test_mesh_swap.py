@@ -39,11 +39,11 @@ def test_small_faces_sample_a_filtered_atlas_instead_of_aliasing() -> None:
     small_x, small_y = _scaled_maps(7.0, 10.3)
     assert _atlas_step(small_x, small_y, 1.0) == pytest.approx(7.0)
     assert mip_choice(7.0)[0] == 2
-    warped = _warp_texture(texture, small_x, small_y, (64, 64), AtlasLevels())
+    warped = _warp_texture(texture, small_x, small_y, cv2.merge([small_x, small_y]), AtlasLevels())
     assert float(warped.std()) < 0.3 * float(texture.std())  # averaged, not a speckled subsample
     large_x, large_y = _scaled_maps(1.0, 10.0)  # whole atlas pixels
     assert mip_choice(_atlas_step(large_x, large_y, 1.0)) == (0, 0.0)
-    sharp = _warp_texture(texture, large_x, large_y, (64, 64), AtlasLevels())
+    sharp = _warp_texture(texture, large_x, large_y, cv2.merge([large_x, large_y]), AtlasLevels())
     assert float(sharp.std()) > 0.8 * float(texture.std())  # a face as large as the atlas keeps every pixel
 
 
@@ -62,7 +62,7 @@ def test_subpixel_motion_of_a_textured_source_does_not_shimmer() -> None:
             if levels is None:
                 renders.append(cv2.remap(texture, xs, ys, cv2.INTER_LINEAR).astype(np.float32))
             else:
-                renders.append(_warp_texture(texture, xs, ys, (128, 128), levels).astype(np.float32))
+                renders.append(_warp_texture(texture, xs, ys, cv2.merge([xs, ys]), levels).astype(np.float32))
         moved = np.abs(renders[1][:-1, :-1] - (renders[0][:-1, :-1] + renders[0][1:, 1:]) / 2)
         return float(moved.mean())
 
