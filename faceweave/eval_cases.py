@@ -4,7 +4,10 @@ A few source photos are swapped onto every case target. The result and the unswa
 the same way: when the face is narrower than MEASURE_FACE_PX both are upscaled (bicubic) until it is that wide,
 then the mesh is re-fitted in the target face's box and the dlib descriptor computed. Landmark error = mean mesh
 point distance over the eye distance (result vs target); its noise floor per target = the same error for the
-unswapped target after a JPEG round trip. Identity = dlib distance of the result to the full-size source photo
+unswapped target after a JPEG round trip, and its swap floor = the same error for the target swapped with itself (its
+own crop as the source: what drawing the face through the atlas and re-fitting the mesh cost when no identity
+changes; a turned target's far side then comes partly from its mirrored near side, as for any turned source photo,
+which a frontal source does not need). Identity = dlib distance of the result to the full-size source photo
 and to the target measured at the same size. A result whose face is not found again counts as not closer.
 """
 
@@ -23,6 +26,7 @@ import numpy as np
 from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.analysis.detect import Detections
 from faceweave.analysis.identity import SAME_PERSON_DISTANCE, distance
+from faceweave.errors import NoFaceError
 from faceweave.eval import Image, Photo, identity_of, landmark_error, thumbnail, triplet_sheet
 from faceweave.eval_occluders import face_hull, face_width, occluder_kept
 from faceweave.eval_targets import (
@@ -71,6 +75,8 @@ class CaseResult:
     landmark_error: float | None
     landmark_noise: float | None
     """The measurement's own noise for this target: landmark error of the unswapped target after a JPEG round trip."""
+    landmark_floor: float | None
+    """The swap's own floor for this target: landmark error of the target swapped with itself."""
     occluder_kept: float | None
     swapped: bool
 
@@ -135,10 +141,42 @@ def landmark_noise(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> 
     return landmark_error(again, reference) if len(again) == 1 else None
 
 
-def measure_pair(
-    pipeline: Pipeline, source: Photo, target: CaseTarget, reference: Faces, noise: float | None = None
-) -> tuple[CaseResult, Image]:
-    """Swap the pipeline's current source onto the target and measure the result against `reference`."""
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """A case target measured unswapped (`reference`), with the error the measurement alone makes there (`noise`)
+    and the error a swap makes there without any change of identity (`floor`)."""
+
+    reference: Faces
+    noise: float | None = None
+    floor: float | None = None
+
+
+def landmark_floor(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> float | None:
+    """Landmark error of the target swapped with itself (None when its crop yields no source face); replaces the
+    pipeline's sources."""
+    pipeline.bindings = []
+    try:
+        pipeline.set_sources([target.image])
+    except NoFaceError:
+        return None
+    output = pipeline.process(target.image, target.faces)
+    face = target.faces[0]
+    found = measure_face(pipeline.analyser, output.image, face, measure_scale(face_width(face)), embed=False)
+    return landmark_error(found, reference) if len(found) == 1 else None
+
+
+def measure_baseline(pipeline: Pipeline, target: CaseTarget) -> Baseline:
+    """The target's reference measurement, noise and swap floor (an empty reference: not found again unswapped)."""
+    reference = _measured(pipeline, target)
+    if len(reference) == 0:
+        return Baseline(reference)
+    noise = landmark_noise(pipeline, target, reference)
+    return Baseline(reference, noise, landmark_floor(pipeline, target, reference))
+
+
+def measure_pair(pipeline: Pipeline, source: Photo, target: CaseTarget, baseline: Baseline) -> tuple[CaseResult, Image]:
+    """Swap the pipeline's current source onto the target and measure the result against the baseline's reference."""
+    reference = baseline.reference
     face = target.faces[0]
     output = pipeline.process(target.image, target.faces)
     found = measure_face(pipeline.analyser, output.image, face, measure_scale(face_width(face)))
@@ -150,7 +188,8 @@ def measure_pair(
     result = CaseResult(
         case=target.case, bucket=target.bucket, source=source.name, target=target.name,
         yaw=round(float(face.pose[0]), 1), found=len(found) == 1, d_source=None, d_target=None,
-        landmark_error=None, landmark_noise=noise, occluder_kept=kept, swapped=bool(output.swapped),
+        landmark_error=None, landmark_noise=baseline.noise, landmark_floor=baseline.floor, occluder_kept=kept,
+        swapped=bool(output.swapped),
     )  # fmt: skip
     if len(found) == 1 and found.embedding is not None and reference.embedding is not None:
         assert source.faces.embedding is not None
@@ -180,24 +219,24 @@ def run_cases(
     """Every (source, target) pair but same-person ones, with (source, target, result) thumbnails."""
     measured = []
     for target in (t for t in targets if not all(same_person(source, t) for source in sources)):
-        reference = _measured(pipeline, target)
-        if len(reference) == 0:
+        baseline = measure_baseline(pipeline, target)
+        if len(baseline.reference) == 0:
             notes.append(f"{target.case} {target.bucket}: '{target.name}' not found again unswapped; left out")
         else:
-            measured.append((target, reference, landmark_noise(pipeline, target, reference)))
+            measured.append((target, baseline))
     for source in sources:
         pipeline.bindings = []
         pipeline.set_sources([source.image])
         source_thumb = thumbnail(source.image, source.faces, SHEET_THUMB_PX)
-        for target, reference, noise in measured:
+        for target, baseline in measured:
             if same_person(source, target):
                 continue
-            if looks_alike(source, reference):
+            if looks_alike(source, baseline.reference):
                 notes.append(
                     f"{target.case} {target.bucket}: '{target.name}' looks like '{source.name}'; pair left out"
                 )
                 continue
-            result, image = measure_pair(pipeline, source, target, reference, noise)
+            result, image = measure_pair(pipeline, source, target, baseline)
             log.info("%s %s: %s → %s", result.case, result.bucket, source.name, target.name)
             thumbs = (
                 thumbnail(target.image, target.faces, SHEET_THUMB_PX),
@@ -222,6 +261,7 @@ def summarise_bucket(results: Sequence[CaseResult], held: bool) -> dict[str, Any
         "mean_landmark_error": _mean(errors),
         "max_landmark_error": _mean(errors, np.max),
         "mean_landmark_noise": _mean(list({r.target: r.landmark_noise for r in results}.values())),
+        "mean_landmark_floor": _mean(list({r.target: r.landmark_floor for r in results}.values())),
         "closer_to_source_rate": round(float(np.mean([r.closer_to_source for r in results])), 4) if results else None,
         "mean_d_source": _mean([r.d_source for r in results]),
         "mean_d_target": _mean([r.d_target for r in results]),
@@ -246,6 +286,13 @@ def _bucket_notes(case: str, label: str, figures: dict[str, Any]) -> list[str]:
             f"{case} {label}: noise floor {noise:.3f} (the unswapped targets, JPEG round trip, re-measured), over"
             f" half the {GOAL_LANDMARK_ERROR} goal: part of the landmark error there is measurement"
         )
+    floor = figures["mean_landmark_floor"]
+    if floor is not None and floor > GOAL_LANDMARK_ERROR / 2:
+        notes.append(
+            f"{case} {label}: swap floor {floor:.3f} (each target swapped with itself, re-measured), over half the"
+            f" {GOAL_LANDMARK_ERROR} goal: that much of the landmark error comes with drawing these faces through the"
+            " atlas, not with a source's features"
+        )
     return notes
 
 
@@ -267,7 +314,8 @@ def summarise_cases(results: Sequence[CaseResult], options: CaseOptions, notes: 
     }
     summary["measure"] = (
         f"result and target alike: faces under {MEASURE_FACE_PX:g} px wide upscaled (bicubic), mesh re-fitted in the"
-        " target's face box, dlib descriptor; noise = the unswapped target after a JPEG round trip"
+        " target's face box, dlib descriptor; noise = the unswapped target after a JPEG round trip; floor = the target"
+        " swapped with itself"
     )
     summary["notes"] = list(notes)
     return summary

@@ -122,7 +122,8 @@ def result(case: str, bucket: str, target: str, error: float | None, closer: boo
     return CaseResult(
         case=case, bucket=bucket, source="s.jpg", target=target, yaw=0.0, found=error is not None,
         d_source=None if error is None else (0.4 if closer else 0.8), d_target=None if error is None else 0.6,
-        landmark_error=error, landmark_noise=noise, occluder_kept=None, swapped=True,
+        landmark_error=error, landmark_noise=noise, landmark_floor=None if error is None else error / 2,
+        occluder_kept=None, swapped=True,
     )  # fmt: skip
 
 
@@ -151,6 +152,8 @@ def test_summary_lists_every_bucket_and_judges_only_held_ones() -> None:
     notes = " | ".join(summary["notes"])
     assert "yaw 30-45: only 1 real target" in notes
     assert "yaw 45-60: noise floor 0.100" in notes
+    assert "yaw 15-30: swap floor 0.025" in notes and "yaw 0-15: swap floor" not in notes
+    assert yaw["15-30"]["mean_landmark_floor"] == 0.025
 
 
 def test_unknown_case_is_a_usage_error() -> None:
@@ -206,6 +209,7 @@ def test_cases_on_the_bundled_samples(sample_folder: Path, tmp_path: Path) -> No
         assert (figures["pairs"], figures["found"]) == (1, 1), (case, bucket)  # hopper onto the astronaut
         assert 0 < figures["mean_landmark_error"] < 0.1
         assert figures["mean_landmark_noise"] < figures["mean_landmark_error"]
+        assert figures["mean_landmark_noise"] < figures["mean_landmark_floor"] < figures["mean_landmark_error"]
         assert 0 < figures["mean_d_source"] < 1
     assert 0 <= cases["occluded"]["microphone"]["mean_occluder_kept"] <= 1
     assert cases["occluded"]["hand"]["pairs"] == 0  # the samples have no hand to cut out
