@@ -125,9 +125,11 @@ def measure_face(analyser: FaceAnalyser, image: Image, face: Face, scale: float,
     return analyser.embed(big, found, rgb=rgb) if embed else found
 
 
-def _measured(pipeline: Pipeline, target: CaseTarget, embed: bool = True) -> Faces:
+def _measured(pipeline: Pipeline, target: CaseTarget, image: Image | None = None, embed: bool = True) -> Faces:
+    """The face at the target's face box in `image` (default: the target's own), measured as every case face is."""
     face = target.faces[0]
-    return measure_face(pipeline.analyser, target.image, face, measure_scale(face_width(face)), embed)
+    shown = target.image if image is None else image
+    return measure_face(pipeline.analyser, shown, face, measure_scale(face_width(face)), embed)
 
 
 def landmark_noise(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> float | None:
@@ -136,8 +138,7 @@ def landmark_noise(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> 
     The mesh re-fit on a barely changed image: how much of a landmark error the measurement itself makes.
     """
     _, encoded = cv2.imencode(".jpg", target.image, [cv2.IMWRITE_JPEG_QUALITY, NOISE_JPEG_QUALITY])
-    changed = dataclasses.replace(target, image=cv2.imdecode(encoded, cv2.IMREAD_COLOR))
-    again = _measured(pipeline, changed, embed=False)
+    again = _measured(pipeline, target, cv2.imdecode(encoded, cv2.IMREAD_COLOR), embed=False)
     return landmark_error(again, reference) if len(again) == 1 else None
 
 
@@ -159,9 +160,7 @@ def landmark_floor(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> 
         pipeline.set_sources([target.image])
     except NoFaceError:
         return None
-    output = pipeline.process(target.image, target.faces)
-    face = target.faces[0]
-    found = measure_face(pipeline.analyser, output.image, face, measure_scale(face_width(face)), embed=False)
+    found = _measured(pipeline, target, pipeline.process(target.image, target.faces).image, embed=False)
     return landmark_error(found, reference) if len(found) == 1 else None
 
 
@@ -179,7 +178,7 @@ def measure_pair(pipeline: Pipeline, source: Photo, target: CaseTarget, baseline
     reference = baseline.reference
     face = target.faces[0]
     output = pipeline.process(target.image, target.faces)
-    found = measure_face(pipeline.analyser, output.image, face, measure_scale(face_width(face)))
+    found = _measured(pipeline, target, output.image)
     kept = None
     if target.occluder is not None:
         kept = occluder_kept(

@@ -253,7 +253,7 @@ def _hair(texture: Image, geometry: AtlasGeometry, exempt: FloatArray) -> FloatA
     second test: hair hanging over the cheek edges, which a turned target's near cheek would stretch into a streak
     (a dark beard there is the skin test's, and stays the source's if it passes)."""
     size = geometry.ids.shape[0]
-    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40)) > 0
+    cheeks = _cheeks(geometry) > 0
     luma = cv2.cvtColor(texture, cv2.COLOR_BGR2YCrCb)[..., 0].astype(np.float32)
     saturation = cv2.cvtColor(texture, cv2.COLOR_BGR2HSV)[..., 1].astype(np.float32)
     luma_ref, saturation_ref = float(np.median(luma[cheeks])), max(float(np.median(saturation[cheeks])), 1.0)
@@ -344,11 +344,15 @@ def _feature_mask(
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), size / 128)
 
 
+def _cheeks(geometry: AtlasGeometry) -> npt.NDArray[np.uint8]:
+    """Discs on the atlas's cheeks (0/255): where a source's own skin colour and brightness are read."""
+    size = geometry.ids.shape[0]
+    return disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
+
+
 def _cheek_model(texture: Image, geometry: AtlasGeometry) -> SkinModel | None:
     """The skin colour of an atlas texture's cheeks (None when too little of them is drawn)."""
-    size = geometry.ids.shape[0]
-    cheeks = disc_mask((size, size), geometry.points[list(CHEEK_IDS)], max(4, size // 40))
-    return SkinModel.from_pixels(texture, cheeks)
+    return SkinModel.from_pixels(texture, _cheeks(geometry))
 
 
 def _lighting_skin(texture: Image, geometry: AtlasGeometry) -> npt.NDArray[np.uint8]:
