@@ -8,27 +8,27 @@ from faceweave.errors import UsageError
 from faceweave.models.catalog import find_spec
 from faceweave.models.session import Runner, RuntimeOptions, create_session
 from faceweave.models.store import ModelStore
-from faceweave.settings import Settings
+from faceweave.settings import RuntimeSettings
 
 
-def runtime_options(settings: Settings) -> RuntimeOptions:
-    """Session options from Settings (providers, device; TensorRT engines cached beside the models)."""
+def runtime_options(settings: RuntimeSettings) -> RuntimeOptions:
+    """Session options from the runtime settings (providers, device; TensorRT engines cached beside the models)."""
     store = ModelStore.from_dir(settings.model_dir)
     return RuntimeOptions.from_text(
         settings.providers, device_id=settings.device_id, trt_cache_dir=str(store.root / "tensorrt")
     )
 
 
-def model_path(name: str, settings: Settings) -> Path:
+def model_path(name: str, settings: RuntimeSettings) -> Path:
     """The verified file of a catalog model; downloaded first only when settings.model_download is set."""
     return ModelStore.from_dir(settings.model_dir).ensure(find_spec(name), download=settings.model_download)
 
 
-def load_model(name: str, settings: Settings, task: str | None = None) -> Runner:
+def load_model(name: str, settings: RuntimeSettings, task: str | None = None) -> Runner:
     """A checked session for a catalog model (`task`: refuse a model made for something else).
 
     Example:
-        >>> runner = load_model("gfpgan_1.4", Settings(providers="cuda"))  # doctest: +SKIP
+        >>> runner = load_model("gfpgan_1.4", RuntimeSettings(providers="cuda"))  # doctest: +SKIP
     """
     spec = find_spec(name)
     if task is not None and spec.task != task:

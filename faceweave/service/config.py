@@ -7,28 +7,13 @@ import ipaddress
 from pathlib import Path
 
 from faceweave.errors import UsageError
-from faceweave.settings import Settings
+from faceweave.settings import CLIENT_FIELDS, Settings
 
 MB = 1024 * 1024
 
-OPTION_FIELDS: tuple[str, ...] = (
-    "selector",
-    "face_order",
-    "face_index",
-    "blend",
-    "blend_mode",
-    "color_mode",
-    "source_eyes",
-    "eye_colour",
-    "face_shape",
-    "border_mask",
-    "detector_score",
-    "min_face_size",
-    "max_faces",
-    "jpeg_quality",
-    "require_face",
-)
-"""Settings a client may change per request; paths, models, limits and the watermark stay the operator's."""
+OPTION_FIELDS: tuple[str, ...] = CLIENT_FIELDS
+"""Settings a client may change per request (declared `client=True` in faceweave.settings); paths, models, limits
+and the watermark stay the operator's."""
 
 
 def default_data_dir() -> Path:

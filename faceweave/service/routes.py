@@ -6,11 +6,11 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
 from faceweave.errors import UsageError
@@ -23,7 +23,7 @@ from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.state import Service
 from faceweave.service.uploads import decode_upload, read_upload, store_video
-from faceweave.settings import BlendMode, ColorMode, FaceOrder, Settings
+from faceweave.settings import FIELDS, Declared, Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -43,32 +43,39 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class SwapOptions(BaseModel):
+class _OptionsForm(BaseModel):
     """Options a client may set per request (a safe subset of Settings) plus output format and consent."""
 
     model_config = ConfigDict(frozen=True)
 
-    selector: Literal["all", "largest", "index"] | None = None
-    face_order: FaceOrder | None = None
-    face_index: int | None = Field(None, ge=0, le=1000)
-    blend: float | None = Field(None, ge=0.0, le=1.0)
-    blend_mode: BlendMode | None = None
-    color_mode: ColorMode | None = None
-    source_eyes: bool | None = None
-    eye_colour: bool | None = None
-    face_shape: float | None = Field(None, ge=0.0, le=1.0)
-    border_mask: bool | None = None
-    detector_score: float | None = Field(None, ge=0.0, le=1.0)
-    min_face_size: int | None = Field(None, ge=1, le=10_000)
-    max_faces: int | None = Field(None, ge=1, le=1000)
-    jpeg_quality: int | None = Field(None, ge=1, le=100)
-    require_face: bool | None = None
     format: Literal["auto", "jpg", "png", "webp"] = "auto"
     consent: str | None = Field(None, max_length=2000, description="consent statement recorded in the label")
 
     def overrides(self) -> dict[str, Any]:
         """The Settings fields this request changes."""
         return {name: getattr(self, name) for name in OPTION_FIELDS if getattr(self, name) is not None}
+
+
+def _client_field(field: Declared) -> tuple[Any, Any]:
+    """The form field of a client-settable setting: optional (None keeps the operator's value), choices or range."""
+    choices = field.spec.client_choices or field.literal
+    annotation: Any = cast(Any, Literal)[choices] if choices else field.kind
+    if field.spec.bounds is None:
+        return annotation | None, Field(None)
+    low, high = field.spec.bounds
+    return annotation | None, Field(None, ge=low, le=high)
+
+
+if TYPE_CHECKING:
+    SwapOptions = _OptionsForm
+else:  # the settings fields are generated from their declaration (client=True in faceweave.settings)
+    SwapOptions = create_model(
+        "SwapOptions",
+        __base__=_OptionsForm,
+        __doc__=_OptionsForm.__doc__,
+        __module__=__name__,
+        **{name: _client_field(FIELDS[name]) for name in OPTION_FIELDS},
+    )
 
 
 Sources = Annotated[list[UploadFile], File(description="photos of the source person (1 to 8)")]
