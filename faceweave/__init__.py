@@ -2,7 +2,7 @@
 
 Public API:
     swap_image(source, target, **options) -> BGR image
-    Pipeline.from_settings(settings, sources) -> pipeline.process(frame)
+    Engine.load(settings) -> engine.process(frame, engine.bind(sources))  (Stream for video: engine.stream())
     Settings, load_settings, Faces, SourceIdentity, FaceAnalyser, and the FaceweaveError family.
 """
 
@@ -13,6 +13,7 @@ from faceweave.settings import Settings, load_settings
 __version__ = "0.1.0"
 
 __all__ = [
+    "Engine",
     "Face",
     "FaceAnalyser",
     "Faces",
@@ -20,9 +21,9 @@ __all__ = [
     "MediaError",
     "ModelError",
     "NoFaceError",
-    "Pipeline",
     "Settings",
     "SourceIdentity",
+    "Stream",
     "UsageError",
     "__version__",
     "load_settings",
@@ -36,10 +37,10 @@ def __getattr__(name: str) -> object:
         from faceweave.api import swap_image
 
         return swap_image
-    if name == "Pipeline":
-        from faceweave.pipeline import Pipeline
+    if name in ("Engine", "Stream"):
+        from faceweave import engine
 
-        return Pipeline
+        return getattr(engine, name)
     if name == "SourceIdentity":
         from faceweave.swap.source import SourceIdentity
 
@@ -49,3 +50,8 @@ def __getattr__(name: str) -> object:
 
         return FaceAnalyser
     raise AttributeError(f"module 'faceweave' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API, lazy names included (so `help(faceweave)` and completion list them)."""
+    return sorted(set(globals()) | set(__all__))

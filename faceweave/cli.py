@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from faceweave import __version__
 from faceweave.errors import DeviceError, FaceweaveError, MediaError, NoFaceError, UsageError
 from faceweave.runtime import limit_blas_threads
-from faceweave.settings import CHOICES, Settings, load_settings
+from faceweave.settings import FIELDS, SECTIONS, Declared, Settings, load_settings, section_fields
 
 if TYPE_CHECKING:
-    from faceweave.video import Progress
+    from faceweave.app.video import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DEVICE = 5  # a camera / virtual camera / display that does not exist
@@ -26,66 +26,43 @@ log = logging.getLogger("faceweave")
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("swap settings (also FACEWEAVE_* variables and --config)")
+    """The settings flags, one group per section, generated from their declaration in `faceweave.settings`.
+
+    argparse (stdlib) rather than a parsing library: the flags are data declared once, argparse needs no new
+    dependency, matches unambiguous prefixes and suggests close choices; completion can come from argcomplete.
+    """
+    group = parser.add_argument_group("settings (each flag is also a FACEWEAVE_* variable and a --config key)")
     group.add_argument("--config", type=Path, help="TOML file with settings ([faceweave] table)")
-    group.add_argument("--selector", choices=CHOICES["selector"], help="which target faces to swap (default all)")
-    group.add_argument("--face-order", choices=CHOICES["face_order"], help="order used by --face-index")
-    group.add_argument("--face-index", type=int, help="with --selector index: the n-th face in --face-order")
-    group.add_argument("--reference-threshold", type=float, help="max dlib distance to a --reference (0.6)")
-    group.add_argument("--blend", type=float, help="swap strength 0–1 (default 1)")
-    group.add_argument("--blend-mode", choices=CHOICES["blend_mode"], help="feather (default), pyramid, poisson")
-    group.add_argument("--color-mode", choices=CHOICES["color_mode"], help="lighting (default), reinhard, none")
-    group.add_argument("--source-eyes", action="store_true", default=None, help="take the source's eyes too")
-    group.add_argument("--no-eye-colour", dest="eye_colour", action="store_false", default=None, help="keep irises")
-    group.add_argument("--face-shape", type=float, help="move the target's outline toward the source's, 0–1 (0.6)")
-    group.add_argument("--video-face-shape", type=float, help="the same for video and live (0: saves 4–12 ms/frame)")
-    group.add_argument(
-        "--occluders", choices=CHOICES["occluders"], help="auto: hands and glasses frames kept in front on stills"
-    )
-    group.add_argument("--no-border-mask", dest="border_mask", action="store_false", default=None)
-    group.add_argument("--detector", choices=CHOICES["detector"], help="auto: MediaPipe + dlib re-scan on stills")
-    group.add_argument("--detector-score", type=float, help="minimum detection score (0.5)")
-    group.add_argument("--min-face-size", type=int, help="ignore faces smaller than this many pixels (20)")
-    group.add_argument("--max-faces", type=int, help="at most this many faces per image (32)")
-    group.add_argument("--detect-every", type=int, help="video: run the detector every N frames (5)")
-    group.add_argument("--live-detect-every", type=int, help="live: run the detector every N frames (30)")
-    group.add_argument("--smoothing", choices=CHOICES["smoothing"], help="video/live landmark smoothing (rigid)")
-    group.add_argument("--smoothing-strength", type=float, help="video/live smoothing 0–1 (0.8)")
-    group.add_argument("--max-image-pixels", type=int, help="refuse larger images (decompression-bomb guard)")
-    group.add_argument("--jpeg-quality", type=int, help="JPEG output quality (95)")
-    group.add_argument("--no-watermark", dest="watermark", action="store_false", default=None, help="no invisible mark")
-    group.add_argument("--c2pa-cert", help="PEM certificate chain: sign outputs with C2PA (needs --c2pa-key)")
-    group.add_argument("--c2pa-key", help="PEM private key of --c2pa-cert")
-    _add_model_settings(parser)
+    for section in SECTIONS:
+        flagged = [(field.flag, field) for field in section_fields(section) if field.flag is not None]
+        if flagged:
+            group = parser.add_argument_group(section.TITLE)
+            for flag, field in flagged:
+                _add_flag(group, flag, field)
 
 
-def _add_model_settings(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("neural models (see `faceweave models list`; none is downloaded unless asked)")
-    group.add_argument("--swapper", help="mesh (embedded default) or a catalog swapper, e.g. inswapper_128")
-    group.add_argument("--enhancer", help="none (default) or a face enhancer: gfpgan_1.4, codeformer, gpen_bfr_512")
-    group.add_argument("--frame-enhancer", help="none (default) or real_esrgan_x2 / real_esrgan_x4")
-    group.add_argument("--enhancer-blend", type=float, help="enhancer strength 0–1 (0.8)")
-    group.add_argument("--codeformer-fidelity", type=float, help="CodeFormer fidelity weight 0–1 (0.5)")
-    group.add_argument("--pixel-boost", type=int, help="swap crop size 128 / 256 / 384 / 512 (128)")
-    group.add_argument("--providers", help="ONNX Runtime providers, e.g. cuda,cpu (auto: the best installed)")
-    group.add_argument("--device-id", type=int, help="GPU index for cuda / tensorrt / directml (0)")
-    group.add_argument("--model-dir", help="model folder (FACEWEAVE_MODEL_DIR; default ~/.cache/faceweave/models)")
-    group.add_argument(
-        "--download-models", dest="model_download", action="store_true", default=None, help="fetch missing models"
-    )
+def _add_flag(group: argparse._ArgumentGroup, flag: str, field: Declared) -> None:
+    """One settings flag; its value stays None unless given, so the lower layers (env, --config) show through."""
+    help_text = field.spec.help.replace("%", "%%")
+    if field.kind is bool:  # --name turns on a default-off field, --no-name turns off a default-on one
+        action = "store_false" if field.default else "store_true"
+        help_text = f"turn off: {help_text}" if field.default else help_text
+        group.add_argument(flag, dest=field.name, action=action, default=None, help=help_text)
+        return
+    if field.spec.choices:
+        help_text += f" ({' / '.join(map(str, field.spec.choices))}; default {field.default})"
+    elif field.default != "":
+        help_text += f" (default {field.default})"
+    if field.literal:
+        group.add_argument(flag, dest=field.name, choices=field.literal, help=help_text)
+    elif field.kind is str:
+        group.add_argument(flag, dest=field.name, help=help_text)
+    else:
+        group.add_argument(flag, dest=field.name, type=field.kind, help=help_text)
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    names = (
-        *("selector", "face_order", "face_index", "reference_threshold", "blend", "blend_mode", "color_mode"),
-        *("source_eyes", "border_mask", "detector", "detector_score", "min_face_size", "max_faces"),
-        *("max_image_pixels", "jpeg_quality", "watermark", "c2pa_cert", "c2pa_key"),
-        *("eye_colour", "face_shape", "video_face_shape", "occluders"),
-        *("detect_every", "live_detect_every", "smoothing", "smoothing_strength"),
-        *("swapper", "enhancer", "frame_enhancer", "enhancer_blend", "codeformer_fidelity", "pixel_boost"),
-        *("providers", "device_id", "model_dir", "model_download"),
-    )
-    flags = {name: getattr(args, name, None) for name in names}
+    flags = {name: getattr(args, name, None) for name, field in FIELDS.items() if field.flag is not None}
     return load_settings(getattr(args, "config", None), **flags, **extra)
 
 
@@ -201,8 +178,8 @@ def _video_progress(progress: Progress) -> None:
 
 
 def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
+    from faceweave.app.video import swap_video_file
     from faceweave.media.video_writer import EncodeOptions
-    from faceweave.video import swap_video_file
 
     options = EncodeOptions(encoder=args.encoder, crf=args.crf, preset=args.preset)
     show = _video_progress if sys.stderr.isatty() or args.verbose else None
@@ -220,8 +197,8 @@ def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
-    from faceweave.api import swap_file
-    from faceweave.video import looks_like_video
+    from faceweave.app.jobs import swap_image_file as swap_file
+    from faceweave.app.video import looks_like_video
 
     settings = _settings(args, require_face=args.require_face or None)
     if looks_like_video(args.target):
@@ -239,7 +216,7 @@ def cmd_swap(args: argparse.Namespace) -> int:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from faceweave.api import analyse_file
+    from faceweave.app.jobs import analyse_file
     from faceweave.media.image_io import check_output_path
 
     if args.debug_image is not None:
@@ -258,7 +235,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from faceweave.bench import run_bench
+    from faceweave.lab.bench import run_bench
 
     if args.video is not None or args.live:
         return cmd_bench_video(args)
@@ -269,7 +246,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_video(args: argparse.Namespace) -> int:
-    from faceweave import bench_video
+    from faceweave.lab import bench_video
 
     settings = _settings(args)
     if args.live:
@@ -286,7 +263,7 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from faceweave.live import LiveOptions, create_session
+    from faceweave.live.session import LiveOptions, create_session
 
     options = LiveOptions(
         camera=args.camera, input=args.input, realtime=args.realtime, record=args.record, serve=args.serve,
@@ -308,8 +285,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from faceweave.eval import evaluate
-    from faceweave.eval_cases import CaseOptions
+    from faceweave.lab.eval_cases import CaseOptions
+    from faceweave.lab.evaluate import evaluate
 
     cases = tuple(name.strip() for name in args.cases.split(",") if name.strip())
     sources = tuple(name.strip() for name in (args.case_sources or "").split(",") if name.strip())
@@ -324,7 +301,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from faceweave.api import swap_file
+    from faceweave.app.jobs import swap_image_file as swap_file
     from faceweave.samples import sample_path
 
     args.output.mkdir(parents=True, exist_ok=True)
@@ -378,7 +355,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from faceweave.media.inspection import inspect_file
+    from faceweave.provenance.inspect import inspect_file
 
     for line in inspect_file(args.file, Settings().max_image_pixels):
         print(line)

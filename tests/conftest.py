@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from faceweave.engine import Bindings, BoundEngine, Engine
 from faceweave.media.image_io import read_image
-from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -29,9 +29,21 @@ def astronaut() -> npt.NDArray[np.uint8]:
 
 
 @pytest.fixture(scope="session")
-def hopper_pipeline() -> Pipeline:
-    """A still-image pipeline whose source is Grace Hopper (models loaded once per session)."""
-    return Pipeline.from_settings(Settings(), sources=[sample_path("hopper")])
+def still_engine() -> Engine:
+    """A still-image engine with the default settings (models loaded once per session)."""
+    return Engine.load(Settings())
+
+
+@pytest.fixture(scope="session")
+def hopper_bindings(still_engine: Engine) -> Bindings:
+    """Grace Hopper as the source person, bound by `still_engine`."""
+    return still_engine.bind([sample_path("hopper")])
+
+
+@pytest.fixture(scope="session")
+def hopper_swap(still_engine: Engine, hopper_bindings: Bindings) -> BoundEngine:
+    """`still_engine` with Grace Hopper bound as the source."""
+    return BoundEngine(still_engine, hopper_bindings)
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,17 @@ import pytest
 from c2pa_factory import make_test_credentials
 from clip_factory import Clip, Pixels, audio_packets, decode_all, face_frames, write_audio_only, write_clip
 
+from faceweave.app.video import Progress, looks_like_video, swap_video
 from faceweave.cli import main
+from faceweave.engine import BoundEngine, Engine
 from faceweave.errors import MediaError, NoFaceError
-from faceweave.media.c2pa_sign import verify_image
-from faceweave.media.provenance import label_from_video_tags, settings_hash
 from faceweave.media.video_io import probe_video
 from faceweave.media.video_writer import EncodeOptions
-from faceweave.media.watermark import find_watermark
-from faceweave.pipeline import Pipeline
+from faceweave.provenance.c2pa import verify_image
+from faceweave.provenance.label import label_from_video_tags, settings_hash
+from faceweave.provenance.watermark import find_watermark
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
-from faceweave.video import Progress, looks_like_video, swap_video
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 HOPPER = sample_path("hopper")
@@ -38,9 +38,9 @@ def mean_difference(a: Pixels, b: Pixels) -> float:
 
 
 @pytest.fixture(scope="module")
-def video_pipeline() -> Pipeline:
+def video_pipeline() -> BoundEngine:
     """Grace Hopper as the source, built for video (MediaPipe detection only)."""
-    return Pipeline.from_settings(Settings(), sources=[HOPPER], mode="video")
+    return BoundEngine.load(Settings(), sources=[HOPPER], mode="video")
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,13 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
 
 
 def test_swap_video_changes_faces_only_and_keeps_timing_and_audio(
-    video_pipeline: Pipeline, clip: Clip, tmp_path: Path
+    video_pipeline: BoundEngine, clip: Clip, tmp_path: Path
 ) -> None:
     reports: list[Progress] = []
     output = tmp_path / "swapped.mp4"
-    summary = swap_video(video_pipeline, clip.path, output, options=FAST, progress=reports.append)
+    summary = swap_video(
+        video_pipeline.engine, video_pipeline.bindings, clip.path, output, options=FAST, progress=reports.append
+    )
     assert (summary.frames, summary.frames_swapped) == (24, 12)
     assert summary.fps > 0 and summary.seconds > 0 and summary.output == output
     assert [r.frames for r in reports] == list(range(1, 25)) and reports[0].total == 24
@@ -77,32 +79,41 @@ def test_swap_video_changes_faces_only_and_keeps_timing_and_audio(
         assert mean_difference(got[outside], before[outside]) < PASS_THROUGH_TOLERANCE
 
 
-def test_trimmed_swap(video_pipeline: Pipeline, clip: Clip, tmp_path: Path) -> None:
+def test_trimmed_swap(video_pipeline: BoundEngine, clip: Clip, tmp_path: Path) -> None:
     output = tmp_path / "trim.mkv"
-    summary = swap_video(video_pipeline, clip.path, output, start=0.5, end=1.5, options=FAST)
+    summary = swap_video(
+        video_pipeline.engine, video_pipeline.bindings, clip.path, output, start=0.5, end=1.5, options=FAST
+    )
     assert summary.frames == 12 and summary.frames_swapped == 6  # frames 6–17; faces in 6–11
     assert len(decode_all(output)[0]) == 12
 
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_swap_leaves_no_file(
-    video_pipeline: Pipeline, clip: Clip, tmp_path: Path, interruption: type[BaseException]
+    video_pipeline: BoundEngine, clip: Clip, tmp_path: Path, interruption: type[BaseException]
 ) -> None:
     def stop_at_five(progress: Progress) -> None:
         if progress.frames == 5:
             raise interruption()
 
     with pytest.raises(interruption):
-        swap_video(video_pipeline, clip.path, tmp_path / "out.mp4", options=FAST, progress=stop_at_five)
+        swap_video(
+            video_pipeline.engine,
+            video_pipeline.bindings,
+            clip.path,
+            tmp_path / "out.mp4",
+            options=FAST,
+            progress=stop_at_five,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_require_face_fails_without_writing(tmp_path: Path) -> None:
     frames, _ = face_frames((96, 64), 4, 0)
     faceless = write_clip(tmp_path / "faceless.mp4", frames)
-    pipeline = Pipeline.from_settings(Settings(require_face=True), sources=[HOPPER], mode="video")
+    pipeline = BoundEngine.load(Settings(require_face=True), sources=[HOPPER], mode="video")
     with pytest.raises(NoFaceError, match="no frame had a face"):
-        swap_video(pipeline, faceless.path, tmp_path / "out.mp4", options=FAST)
+        swap_video(pipeline.engine, pipeline.bindings, faceless.path, tmp_path / "out.mp4", options=FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faceless.mp4"]
 
 
@@ -117,10 +128,12 @@ def test_require_face_fails_without_writing(tmp_path: Path) -> None:
     ],
 )
 def test_swapped_video_is_labelled_and_watermarked(
-    video_pipeline: Pipeline, clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    video_pipeline: BoundEngine, clip: Clip, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     output = tmp_path / name
-    swap_video(video_pipeline, clip.path, output, options=FAST)  # H.264 at the default crf
+    swap_video(
+        video_pipeline.engine, video_pipeline.bindings, clip.path, output, options=FAST
+    )  # H.264 at the default crf
     with av.open(str(output)) as container:
         label = label_from_video_tags(container.metadata)
     assert label is not None and label.settings_hash == settings_hash(video_pipeline.settings)
@@ -162,8 +175,8 @@ def test_signed_video_validates_and_tampering_is_detected(
     clip: Clip, signing: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "signed.mp4"
-    pipeline = Pipeline.from_settings(signing, sources=[HOPPER], mode="video")
-    swap_video(pipeline, clip.path, output, end=0.5, options=FAST)
+    pipeline = BoundEngine.load(signing, sources=[HOPPER], mode="video")
+    swap_video(pipeline.engine, pipeline.bindings, clip.path, output, end=0.5, options=FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.mp4"]  # no temp files left
     capsys.readouterr()
     assert main(["inspect", str(output)]) == EXIT_OK
@@ -183,9 +196,9 @@ def test_signed_video_validates_and_tampering_is_detected(
 
 def test_failed_signing_leaves_no_file(clip: Clip, signing: Settings, tmp_path: Path) -> None:
     broken = dataclasses.replace(signing, c2pa_cert=signing.c2pa_key)  # PEM, but no certificate in it
-    pipeline = Pipeline.from_settings(broken, sources=[HOPPER], mode="video")
+    pipeline = BoundEngine.load(broken, sources=[HOPPER], mode="video")
     with pytest.raises(MediaError, match="C2PA signing failed"):
-        swap_video(pipeline, clip.path, tmp_path / "out.mov", end=0.25, options=FAST)
+        swap_video(pipeline.engine, pipeline.bindings, clip.path, tmp_path / "out.mov", end=0.25, options=FAST)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -201,7 +214,7 @@ def test_signing_refuses_matroska_before_models_load(
     def no_models(*args: object, **kwargs: object) -> None:
         raise AssertionError("models were loaded before the error was found")
 
-    monkeypatch.setattr(Pipeline, "from_settings", no_models)
+    monkeypatch.setattr(Engine, "load", no_models)
     keys = ["--c2pa-cert", signing.c2pa_cert, "--c2pa-key", signing.c2pa_key]
     argv = ["swap", "-s", str(HOPPER), "-t", str(clip.path), "-o", str(tmp_path / name), *keys]
     assert main(argv) == EXIT_USAGE
@@ -251,7 +264,7 @@ def test_cli_video_errors_fail_before_models_load(
     def no_models(*args: object, **kwargs: object) -> None:
         raise AssertionError("models were loaded before the error was found")
 
-    monkeypatch.setattr(Pipeline, "from_settings", no_models)
+    monkeypatch.setattr(Engine, "load", no_models)
     (tmp_path / "text.mp4").write_text("hello\n")
     write_audio_only(tmp_path / "song.mp4")
     paths = {"clip": clip.path, "image": sample_path("astronaut")}
@@ -274,12 +287,12 @@ def test_routing_by_content(clip: Clip, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.testdata
-def test_shared_clip_swaps_with_timing_and_audio(video_pipeline: Pipeline, tmp_path: Path) -> None:
+def test_shared_clip_swaps_with_timing_and_audio(video_pipeline: BoundEngine, tmp_path: Path) -> None:
     source = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "video" / "hamilton_short_clip.mp4"
     if not source.is_file():
         pytest.skip("../shared/testdata/video is not present on this machine")
     output = tmp_path / "hamilton.mp4"
-    summary = swap_video(video_pipeline, source, output)
+    summary = swap_video(video_pipeline.engine, video_pipeline.bindings, source, output)
     before, after = probe_video(source), probe_video(output)
     assert summary.frames == before.frames == after.frames == 275
     assert summary.frames_swapped > 200

@@ -1,6 +1,6 @@
 """Derive faceweave's canonical face (symmetric 3D mesh, atlas UVs, left/right mirror map) from frontal photos.
 
-Run: .venv/bin/python tools/make_canonical_face.py PHOTO... ; writes faceweave/swap/canonical_face.npz.
+Run: .venv/bin/python tools/make_canonical_face.py PHOTO... ; writes faceweave/geometry/canonical_face.npz.
 The photos are only measured, never stored: the output holds 468 averaged 3D points and a permutation.
 """
 
@@ -65,7 +65,7 @@ def main(paths: list[str]) -> None:
     symmetric = (symmetric + symmetric[perm] * np.array([-1.0, 1.0, 1.0])) / 2
     midline = perm == np.arange(len(perm))
     print("midline points", midline.sum(), "max |x| on midline", np.abs(symmetric[midline, 0]).max())
-    out = Path(__file__).resolve().parents[1] / "faceweave" / "swap" / "canonical_face.npz"
+    out = Path(__file__).resolve().parents[1] / "faceweave" / "geometry" / "canonical_face.npz"
     np.savez_compressed(out, points=symmetric.astype(np.float32), mirror=perm.astype(np.int16))
     print("wrote", out)
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.media.image_io import read_image
-from faceweave.media.watermark import embed_watermark, find_watermark, psnr
+from faceweave.provenance.watermark import embed_watermark, find_watermark, psnr
 from faceweave.samples import sample_path
 
 Image = npt.NDArray[np.uint8]

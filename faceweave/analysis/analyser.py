@@ -14,8 +14,8 @@ from faceweave.analysis.identity import DlibEmbedder
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
 from faceweave.analysis.track import FaceTracker
 from faceweave.faces import Faces
+from faceweave.geometry.topology import load_topology
 from faceweave.settings import Settings
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 Mode = Literal["still", "video"]
@@ -46,23 +46,12 @@ class FaceAnalyser:
         self._mesh = MeshEstimator()
         self._embedder: DlibEmbedder | None = None
         self._canonical = load_topology().canonical
-        self._tracker: FaceTracker | None = None
 
-    @property
-    def tracker(self) -> FaceTracker:
-        """The video tracker (made on first use; "video" mode frames go through it)."""
-        if self._tracker is None:
-            self._tracker = FaceTracker(
-                self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=False), self._canonical
-            )
-        return self._tracker
-
-    def analyse_frame(self, image: Image, *, seconds: float | None = None, rgb: Image | None = None) -> Faces:
-        """Faces of one frame: tracked across calls in "video" mode (`seconds`: its timestamp), else `analyse`."""
-        if self.mode != "video":
-            return self.analyse(image, rgb=rgb)
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
-        return self.tracker.update(rgb, seconds)
+    def new_tracker(self) -> FaceTracker:
+        """A video tracker that detects with this analyser and meshes each track with a graph of its own."""
+        return FaceTracker(
+            self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=False), self._canonical
+        )
 
     def detect(self, rgb: Image) -> Detections:
         """Boxes from the configured detectors, filtered by score and size, best first."""
@@ -106,13 +95,16 @@ class FaceAnalyser:
             pose=np.array([head_pose(m, self._canonical) for m in mesh_array], np.float32),
         )
 
-    def embed(self, image: Image, faces: Faces, *, rgb: Image | None = None) -> Faces:
-        """`faces` with dlib identity descriptors (computed once; kept if already present)."""
+    def embed(
+        self, image: Image, faces: Faces, *, rgb: Image | None = None, tracker: FaceTracker | None = None
+    ) -> Faces:
+        """`faces` with dlib identity descriptors (computed once; kept if already present; with the `tracker` that
+        found them, computed once per track)."""
         if faces.embedding is not None or len(faces) == 0:
             return faces if faces.embedding is not None else faces.with_embedding(np.zeros((0, 128), np.float32))
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
-        if self._tracker is not None and bool((faces.tracks >= 0).all()):
-            return self._tracker.embed(faces, lambda missing: self._descriptors(rgb, missing))
+        if tracker is not None and bool((faces.tracks >= 0).all()):
+            return tracker.embed(faces, lambda missing: self._descriptors(rgb, missing))
         return faces.with_embedding(self._descriptors(rgb, faces))
 
     def _descriptors(self, rgb: Image, faces: Faces) -> npt.NDArray[np.float32]:

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.detect import Detections
+from faceweave.geometry.align import to_blob
 from faceweave.models.session import Runner
-from faceweave.swap.align import to_blob
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from faceweave.analysis.detect import Detections
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
-from faceweave.analysis.smooth import DEFAULT_DT, GainSmoother, MeshSmoother
+from faceweave.analysis.smooth import DEFAULT_DT, MeshSmoother
 from faceweave.compose.resample import shrink
 from faceweave.faces import Faces
 from faceweave.settings import Settings
@@ -33,7 +33,6 @@ Embed = Callable[[Faces], FloatArray]
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
 BOX_SLACK = 0.04  # the crop box moves only when the face moved more than this × its size (stable crops)
-GAIN_WEIGHT = 0.35  # share of the new frame in the smoothed lighting gain
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,6 @@ class _Track:
         self.smoother = smoother
         self.mesh = smoother(mesh)
         self.embedding: FloatArray | None = None
-        self.gain = GainSmoother(GAIN_WEIGHT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +138,7 @@ class FaceTracker:
     """Follows faces through a video; `update(rgb, seconds)` gives the frame's Faces with track ids.
 
     Example:
-        >>> tracker = FaceAnalyser(Settings(), mode="video").tracker  # doctest: +SKIP
+        >>> tracker = FaceAnalyser(Settings(), mode="video").new_tracker()  # doctest: +SKIP
         >>> faces = tracker.update(rgb, seconds=0.0)  # doctest: +SKIP
     """
 
@@ -244,11 +242,6 @@ class FaceTracker:
             self._tracks.append(_Track(self._next_id, face.estimator, face.box, face.mesh, face.score, smoother))
             self._next_id += 1
             self._stats = dataclasses.replace(self._stats, tracks_started=self._stats.tracks_started + 1)
-
-    def gain_filter(self, track_id: int) -> Callable[[FloatArray], FloatArray] | None:
-        """The lighting-gain smoother of a live track (None for unknown ids)."""
-        track = self._find(track_id)
-        return None if track is None else track.gain
 
     def embed(self, faces: Faces, compute: Embed) -> Faces:
         """`faces` with embeddings, computing them only for tracks that have none cached yet."""

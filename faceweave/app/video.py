@@ -1,4 +1,4 @@
-"""Swap faces in video files: decode → Pipeline.process per frame → encode, with timing and audio kept."""
+"""Video swap jobs: decode → Engine.process per frame (a Stream per video) → labelled encode; timing, audio kept."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceweave.analysis.track import TrackerStats
+from faceweave.app.output import check_video_signing, labelled_video_writer
+from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_input
 from faceweave.errors import MediaError, NoFaceError
-from faceweave.media.c2pa_sign import check_signing, sign_video_file
 from faceweave.media.image_io import sniff_image
-from faceweave.media.provenance import Label, label_for, video_metadata
 from faceweave.media.video_io import (
     VIDEO_EXTENSIONS,
     VideoReader,
@@ -21,8 +22,8 @@ from faceweave.media.video_io import (
     probe_video,
     resolve_span,
 )
-from faceweave.media.video_writer import EncodeOptions, VideoWriter, check_video_output, resolve_encoder
-from faceweave.pipeline import ImageInput, Pipeline
+from faceweave.media.video_writer import EncodeOptions, check_video_output, resolve_encoder
+from faceweave.provenance.label import Label
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class VideoSummary:
     frames_swapped: int
     fps: float
     seconds: float
+    tracker: TrackerStats | None = None
+    """The run's tracker counters (detector runs, tracks started, scene cuts)."""
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -62,7 +65,8 @@ def looks_like_video(path: str | os.PathLike[str]) -> bool:
 
 
 def swap_video(
-    pipeline: Pipeline,
+    engine: Engine,
+    bindings: Bindings,
     target: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
@@ -71,40 +75,49 @@ def swap_video(
     options: EncodeOptions | None = None,
     progress: ProgressCallback | None = None,
     label: Label | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> VideoSummary:
     """Swap faces in every frame of `target` (frames with no face pass through unchanged) and write `output`.
 
-    Frame count, time base and each frame's timestamp are kept (variable frame rate too; a trim moves the
-    timeline to start at `start`), the first audio stream is copied or re-encoded, rotation metadata is applied
-    to the pixels (the output is upright, with no rotation tag). The output appears only when complete.
-    The file carries `label` (default: `label_for(pipeline.settings)`) as container tags, and, unless
-    `settings.watermark` is off, every frame carries the label's invisible watermark. When settings.c2pa_cert/
-    c2pa_key are set, MP4/MOV outputs are C2PA-signed before they appear (UsageError up front for .mkv/.webm).
+    Each video gets a fresh Stream (tracks and smoothing start anew). Frame count, time base and each frame's
+    timestamp are kept (variable frame rate too; a trim moves the timeline to start at `start`), the first audio
+    stream is copied or re-encoded, rotation metadata is applied to the pixels (the output is upright, with no
+    rotation tag). The output appears only when complete, labelled by `faceweave.app.output` (`label`, default
+    `label_for(engine.settings)`: container tags, a watermark in every frame unless `settings.watermark` is off,
+    and a C2PA signature on MP4/MOV when settings.c2pa_cert/c2pa_key are set). `on_frame` sees every frame's
+    result (e.g. its stage times).
 
     Example:
-        >>> pipeline = Pipeline.from_settings(Settings(), ["me.jpg"], mode="video")  # doctest: +SKIP
-        >>> swap_video(pipeline, "in.mp4", "out.mp4", start=2.0, end=5.0).frames  # doctest: +SKIP
+        >>> engine = Engine.load(Settings(), mode="video")  # doctest: +SKIP
+        >>> bindings = engine.bind(["me.jpg"])  # doctest: +SKIP
+        >>> swap_video(engine, bindings, "in.mp4", "out.mp4", start=2.0, end=5.0).frames  # doctest: +SKIP
         90
     """
-    _check_video_signing(pipeline.settings, output)
+    settings = engine.settings
+    check_video_signing(settings, output)
     began = time.perf_counter()
     frames = swapped = 0
-    pipeline.reset()  # tracks and smoothing start fresh with every video
+    stream = engine.stream()
     with VideoReader(target, start, end) as reader:
         total = expected_frames(reader.info, reader.span)
-        label = label or label_for(pipeline.settings)
-        with _labelled_writer(output, reader, options, label, pipeline.settings) as writer:
+        writer = labelled_video_writer(
+            output, reader.info, settings, label=label, options=options, audio_from=reader.info.path, span=reader.span
+        )
+        with writer:
             for frame in reader:
-                result = pipeline.process(frame.image, seconds=float(frame.seconds))
+                result = engine.process(frame.image, bindings, stream, seconds=float(frame.seconds))
                 writer.write(result.image, frame.pts)
                 frames += 1
                 swapped += bool(result.swapped)
+                if on_frame is not None:
+                    on_frame(result)
                 if progress is not None:
                     progress(_progress(frames, total, time.perf_counter() - began))
-            _check_frames(pipeline.settings, reader.info.path, frames, swapped)
+            _check_frames(settings, reader.info.path, frames, swapped)
     seconds = time.perf_counter() - began
     log.debug("video: %d frames (%d swapped) in %.1f s", frames, swapped, seconds)
-    return VideoSummary(Path(output), frames, swapped, frames / seconds if seconds > 0 else 0.0, seconds)
+    fps = frames / seconds if seconds > 0 else 0.0
+    return VideoSummary(Path(output), frames, swapped, fps, seconds, stream.tracker.stats)
 
 
 def swap_video_file(
@@ -124,44 +137,13 @@ def swap_video_file(
     extension = check_video_output(output)
     spec = resolve_encoder(options, extension)
     spec.options(options.crf, options.preset)  # bad --crf/--preset fail now, not after loading models
-    _check_video_signing(settings, output)
+    check_video_signing(settings, output)
     resolve_span(probe_video(target), start, end)
-    pipeline = Pipeline.from_settings(settings, sources, references, mode="video")
-    return swap_video(pipeline, target, output, start=start, end=end, options=options, progress=progress)
-
-
-def _labelled_writer(
-    output: str | os.PathLike[str],
-    reader: VideoReader,
-    options: EncodeOptions | None,
-    label: Label,
-    settings: Settings,
-) -> VideoWriter:
-    """A writer that tags the container with `label`, marks every frame with its payload (unless settings.watermark
-    is off) and C2PA-signs the finished file before it appears (when settings.c2pa_cert/c2pa_key are set).
-    """
-    extension = Path(output).suffix.lower()
-    cert, key = Path(settings.c2pa_cert), Path(settings.c2pa_key)
-
-    def sign(temp: Path) -> None:
-        sign_video_file(temp, extension, label, cert, key)
-
-    return VideoWriter(
-        output,
-        reader.info,
-        options,
-        audio_from=reader.info.path,
-        span=reader.span,
-        metadata=video_metadata(label),
-        watermark_payload=label.watermark_payload if settings.watermark else None,
-        before_publish=sign if settings.c2pa_cert else None,
-    )
-
-
-def _check_video_signing(settings: Settings, output: str | os.PathLike[str]) -> None:
-    """When signing is configured: UsageError/MediaError now for a container C2PA cannot sign or bad credentials."""
-    if settings.c2pa_cert:
-        check_signing(Path(settings.c2pa_cert), Path(settings.c2pa_key), Path(output).suffix.lower(), video=True)
+    sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
+    references = [load_input(item, settings, name="<reference>") for item in references]
+    engine = Engine.load(settings, mode="video")
+    bindings = engine.bind(sources, references)
+    return swap_video(engine, bindings, target, output, start=start, end=end, options=options, progress=progress)
 
 
 def _progress(frames: int, total: int | None, elapsed: float) -> Progress:

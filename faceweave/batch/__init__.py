@@ -7,7 +7,8 @@ Example:
     True
 """
 
-from faceweave.batch.runner import BatchOptions, run_batch
+from faceweave.batch.options import BatchOptions
+from faceweave.batch.runner import run_batch
 from faceweave.batch.summary import BatchProgress, BatchSummary, FailedFile, summary_table
 
 __all__ = ["BatchOptions", "BatchProgress", "BatchSummary", "FailedFile", "run_batch", "summary_table"]

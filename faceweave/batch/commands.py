@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from faceweave.batch.runner import BatchOptions
+from faceweave.batch.options import BatchOptions
 from faceweave.batch.summary import BatchProgress
 
 EPILOG = """examples:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
+from faceweave.app.video import looks_like_video
 from faceweave.errors import MediaError, UsageError
 from faceweave.media.image_io import SNIFF_BYTES, SUPPORTED_OUTPUT_EXTENSIONS, sniff_image_head
 from faceweave.media.video_io import VIDEO_EXTENSIONS
-from faceweave.video import looks_like_video
 
 Kind = Literal["image", "video"]
 IMAGE_EXTENSIONS = SUPPORTED_OUTPUT_EXTENSIONS

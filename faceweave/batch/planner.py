@@ -33,7 +33,7 @@ from faceweave.errors import MediaError
 from faceweave.media.image_io import SNIFF_BYTES
 
 if TYPE_CHECKING:
-    from faceweave.batch.runner import BatchOptions
+    from faceweave.batch.options import BatchOptions
 
 ProgressCallback = Callable[[BatchProgress], None]
 

@@ -14,91 +14,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from faceweave.batch.discover import (
     IMAGE_EXTENSIONS,
     VIDEO_INPUT_EXTENSIONS,
-    check_pattern,
     count_media_names,
     walk_glob,
 )
 from faceweave.batch.manifest import Manifest, combine_hashes, file_sha256, sweep_partial_files
+from faceweave.batch.options import BatchOptions
 from faceweave.batch.planner import Job, Planner, ProgressCallback, Tally
 from faceweave.batch.summary import SUMMARY_NAME, BatchSummary, FailedFile, write_summary
-from faceweave.batch.threads import default_threads
 from faceweave.batch.worker import Outcome, Task, WorkerConfig
 from faceweave.errors import UsageError
-from faceweave.media.provenance import settings_hash
-from faceweave.settings import Settings
+from faceweave.provenance.label import settings_hash
+from faceweave.settings import Settings, batch_neutral
 
 log = logging.getLogger(__name__)
 
-EngineName = Literal["local", "ray"]
-VIDEO_ONLY_SETTINGS = ("detect_every", "smoothing", "smoothing_strength")
-"""Settings that change video outputs only: changing them redoes the videos, not the images."""
-NO_PIXEL_SETTINGS = ("model_dir", "model_download", "live_detect_every")
-"""Settings that change no batch output at all (live mode only, or where models live): changing them redoes nothing."""
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """What to run over: --input DIR (mirrored) or --targets GLOB (named by --output-pattern), and how.
-
-    `sources` form one identity; `source_glob` matches several sources, each its own identity (a cartesian
-    product with the targets). `threads_per_worker` is each worker's thread budget (default: the usable CPUs
-    shared out among the workers, at least 1).
-
-    Example: ``BatchOptions(output=Path("out"), sources=(Path("me.jpg"),), input=Path("photos"), workers=2)``
-    """
-
-    output: Path
-    sources: tuple[Path, ...] = ()
-    input: Path | None = None
-    targets: str | None = None
-    source_glob: str | None = None
-    output_pattern: str | None = None
-    workers: int = 2
-    engine: EngineName = "local"
-    retry_failed: bool = False
-    address: str | None = None
-    gpus_per_worker: float = 0.0
-    max_in_flight: int | None = None
-    threads_per_worker: int | None = None
-
-    def __post_init__(self) -> None:
-        if (self.input is None) == (self.targets is None):
-            raise UsageError("give exactly one of --input DIR or --targets 'GLOB'")
-        if bool(self.sources) == bool(self.source_glob):
-            raise UsageError("give --source PATH (repeatable, one person) or --sources 'GLOB' (one person per file)")
-        if self.source_glob and self.targets is None:
-            raise UsageError("--sources 'GLOB' goes with --targets 'GLOB'; with --input use --source")
-        if self.output_pattern is not None and self.targets is None:
-            raise UsageError("--output-pattern goes with --targets; --input mirrors the input tree")
-        if self.workers < 1 or (self.max_in_flight is not None and self.max_in_flight < 1):
-            raise UsageError(f"--workers must be at least 1, got {self.workers}")
-        if self.threads_per_worker is not None and self.threads_per_worker < 1:
-            raise UsageError(f"--threads-per-worker must be at least 1, got {self.threads_per_worker}")
-        if self.gpus_per_worker < 0:
-            raise UsageError(f"--gpus-per-worker must be 0 or more, got {self.gpus_per_worker}")
-        if self.input is not None and self.input.resolve() == self.output.resolve():
-            raise UsageError("--output must differ from --input (outputs would overwrite the inputs)")
-        if self.targets is not None:
-            check_pattern(self.pattern, self.source_glob is not None)
-
-    @property
-    def worker_threads(self) -> int:
-        """The thread budget of each worker: `threads_per_worker`, or the usable CPUs // workers (at least 1)."""
-        return self.threads_per_worker or default_threads(self.workers)
-
-    @property
-    def pattern(self) -> str:
-        """The output pattern in use (targets mode)."""
-        if self.output_pattern is not None:
-            return self.output_pattern
-        return "{target_stem}_{source_stem}{ext}" if self.source_glob else "{target_stem}{ext}"
+IMAGE_NEUTRAL = batch_neutral("image")
+"""Settings left out of the images' hash (declared video/live-only, or changing no pixel): they redo no image."""
+VIDEO_NEUTRAL = batch_neutral("video")
+"""Settings left out of the videos' hash (live only, or changing no pixel, e.g. where models live)."""
 
 
 class Engine(Protocol):
@@ -111,11 +50,16 @@ class Engine(Protocol):
 
 
 def kind_settings_hashes(settings: Settings) -> dict[str, str]:
-    """The settings hash per kind of input: images ignore video-only settings, neither counts model_dir."""
+    """The settings hash per kind of input, with the settings that cannot change that kind's outputs at defaults.
+
+    Which those are comes from each field's declaration (`modes`, `pixels`, `redoes` in faceweave.settings):
+    images ignore video-only settings, neither counts model_dir.
+    """
     defaults = Settings()
-    neutral = {name: getattr(defaults, name) for name in NO_PIXEL_SETTINGS}
-    still = neutral | {name: getattr(defaults, name) for name in VIDEO_ONLY_SETTINGS}
-    return {"image": settings_hash(settings.replace(**still)), "video": settings_hash(settings.replace(**neutral))}
+    hashes = {}
+    for kind, neutral in (("image", IMAGE_NEUTRAL), ("video", VIDEO_NEUTRAL)):
+        hashes[kind] = settings_hash(settings.replace(**{name: getattr(defaults, name) for name in neutral}))
+    return hashes
 
 
 def run_batch(

@@ -1,7 +1,8 @@
 """What a batch worker does with one item: decode the target, swap, write the labelled output atomically.
 
-`WorkerState` is what each worker process (local engine) or actor (Ray engine) holds: Pipelines built once (still
-and, on the first video, video mode), and one source binding per source set, built on first use.
+`WorkerState` is what each worker process (local engine) or actor (Ray engine) holds: the application layer's
+EngineCache (engines built once: still and, on the first video, video mode; one source binding per source set,
+built on first use).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceweave.api import run_on_target
+from faceweave.app.cache import EngineCache
+from faceweave.app.jobs import run_on_target
+from faceweave.app.output import write_labelled_image
 from faceweave.batch.discover import Kind
+from faceweave.engine import Bindings, Engine, Mode, load_input
 from faceweave.errors import FaceweaveError, ModelError, UsageError
-from faceweave.media.provenance import write_labelled_image
-from faceweave.pipeline import Binding, Pipeline, load_input
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ def one_line(error: BaseException) -> str:
 
 
 class WorkerState:
-    """Pipelines and source bindings of one worker, built once and reused for every item it processes.
+    """Engines and source bindings of one worker, built once and reused for every item it processes.
 
     Example:
         >>> state = WorkerState(WorkerConfig(Settings(), (("me.jpg",),)))  # doctest: +SKIP
@@ -76,18 +78,17 @@ class WorkerState:
 
         cv2.setNumThreads(config.threads)
         self.config = config
-        self.pipelines: dict[str, Pipeline] = {}
-        self.bindings: dict[tuple[str, int], list[Binding] | FaceweaveError] = {}
+        self.cache = EngineCache(engines=2, bindings=2 * len(config.source_sets))
 
     def run(self, task: Task) -> Outcome:
         """Process one item; every error becomes a failed Outcome (the run goes on), never an exception."""
         began = time.perf_counter()
         try:
-            pipeline = self._pipeline(task)
+            engine, bindings = self._bound(task)
         except FaceweaveError as error:
             return Outcome(task.item, False, one_line(error), fatal=self._fatal(error))
         try:
-            swapped = self._swap(pipeline, task)
+            swapped = self._swap(engine, bindings, task)
         except FaceweaveError as error:
             return Outcome(task.item, False, one_line(error), time.perf_counter() - began)
         except Exception as error:  # one bad file never stops the run: record what happened and go on
@@ -101,45 +102,26 @@ class WorkerState:
             return error
         return None
 
-    def _pipeline(self, task: Task) -> Pipeline:
-        mode = "video" if task.kind == "video" else "still"
-        key = (mode, task.source_set)
-        if key not in self.bindings:
-            self.bindings[key] = self._bind(mode, task.source_set)
-        bindings = self.bindings[key]
-        if isinstance(bindings, FaceweaveError):
-            raise bindings
-        pipeline = self.pipelines[mode]
-        pipeline.bindings = bindings
-        return pipeline
+    def _bound(self, task: Task) -> tuple[Engine, Bindings]:
+        """The engine for the item's kind and its source set's bindings (a failed source set fails every item)."""
+        sources: Sequence[str] = self.config.source_sets[task.source_set]
+        mode: Mode = "video" if task.kind == "video" else "still"
+        return self.cache.bound(self.config.settings, mode, task.source_set, sources)
 
-    def _bind(self, mode: str, source_set: int) -> list[Binding] | FaceweaveError:
-        sources: Sequence[str] = self.config.source_sets[source_set]
-        try:
-            if mode not in self.pipelines:
-                built = Pipeline.from_settings(
-                    self.config.settings, sources, mode="video" if mode == "video" else "still"
-                )
-                self.pipelines[mode] = built
-                return built.bindings
-            return [self.pipelines[mode].build_binding(sources)]
-        except FaceweaveError as error:  # kept: every later item of this source set fails the same way
-            return error
-
-    def _swap(self, pipeline: Pipeline, task: Task) -> int:
+    def _swap(self, engine: Engine, bindings: Bindings, task: Task) -> int:
         if task.kind == "video":
-            return _swap_video(pipeline, task)
-        loaded = load_input(Path(task.input), pipeline.settings)
-        result = run_on_target(pipeline, loaded)
-        settings = pipeline.settings
+            return _swap_video(engine, bindings, task)
+        loaded = load_input(Path(task.input), engine.settings)
+        result = run_on_target(engine, bindings, loaded)
+        settings = engine.settings
         write_labelled_image(task.output, result.image, settings, alpha=loaded.alpha, swapped=bool(result.swapped))
         return len(result.swapped)
 
 
-def _swap_video(pipeline: Pipeline, task: Task) -> int:
+def _swap_video(engine: Engine, bindings: Bindings, task: Task) -> int:
+    from faceweave.app.video import swap_video
     from faceweave.media.video_writer import check_video_output
-    from faceweave.video import swap_video
 
     check_video_output(task.output)
-    summary = swap_video(pipeline, task.input, task.output)
+    summary = swap_video(engine, bindings, task.input, task.output)
     return summary.frames_swapped

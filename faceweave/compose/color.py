@@ -78,3 +78,32 @@ def transfer_reinhard(face: Image, target: Image, weight: FloatArray) -> Image:
     t_mean, t_std = target_lab[region].mean(axis=0), target_lab[region].std(axis=0)
     matched = (face_lab - f_mean) * (t_std / f_std) + t_mean
     return cv2.cvtColor(np.clip(matched, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
+class GainSmoother:
+    """Exponential smoothing of a lighting-gain map across frames (the map is resized to each frame's grid).
+
+    The gain grid is laid over the face's region, which follows the mesh, so grid cells stay on the same part
+    of the face from frame to frame. `weight` is the share of the new frame (1 = no smoothing).
+
+    Example:
+        >>> smoother = GainSmoother(0.3)
+        >>> smoother(np.ones((4, 4, 3), np.float32)).shape
+        (4, 4, 3)
+    """
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+        self._gain: FloatArray | None = None
+
+    def __call__(self, gain: FloatArray) -> FloatArray:
+        """The smoothed gain, same shape as `gain`."""
+        previous = self._gain
+        if previous is not None and previous.shape[:2] != gain.shape[:2]:
+            previous = cv2.resize(previous, (gain.shape[1], gain.shape[0]), interpolation=cv2.INTER_LINEAR)
+            previous = previous.reshape(gain.shape)
+        if previous is None or previous.shape != gain.shape:
+            self._gain = gain.astype(np.float32)
+        else:
+            self._gain = (self.weight * gain + (1 - self.weight) * previous).astype(np.float32)
+        return self._gain

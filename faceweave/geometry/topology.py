@@ -117,7 +117,7 @@ def _with_irises(points: FloatArray, mirror: IntArray) -> tuple[FloatArray, IntA
 @functools.cache
 def load_topology() -> Topology:
     """Build the topology once (about 10 ms) from MediaPipe's tessellation and the packaged canonical face."""
-    with resources.files("faceweave.swap").joinpath("canonical_face.npz").open("rb") as handle:
+    with resources.files("faceweave.geometry").joinpath("canonical_face.npz").open("rb") as handle:
         data = np.load(handle)
         points, mirror = data["points"].astype(np.float32), data["mirror"].astype(np.int32)
     canonical, full_mirror = _with_irises(points, mirror)

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.analysis.analyser import FaceAnalyser, Mode
+from faceweave.analysis.analyser import FaceAnalyser
+from faceweave.engine import Bindings, Engine, Mode
 from faceweave.media.image_io import read_image
-from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Detector, Settings
 
@@ -29,13 +29,14 @@ _COLD_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
 import cv2
-from faceweave.pipeline import Pipeline
-from faceweave.settings import Detector, Settings
+from faceweave.engine import Engine
+from faceweave.settings import Settings
 t1 = time.perf_counter()
-pipeline = Pipeline.from_settings(Settings(detector="mediapipe"), sources=[sys.argv[1]], mode="video")
+engine = Engine.load(Settings(detector="mediapipe"), mode="video")
+bindings = engine.bind([sys.argv[1]])
 t2 = time.perf_counter()
 frame = cv2.imread(sys.argv[2])
-result = pipeline.process(frame)
+result = engine.process(frame, bindings, engine.stream())
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_frame_s": t3 - t2, "swapped": len(result.swapped)}))
 """
@@ -51,43 +52,27 @@ def scene(photo: Image, box: npt.NDArray[np.float32], size_wh: tuple[int, int], 
     return cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def _median_ms(samples: list[float]) -> float:
-    return round(statistics.median(samples) * 1000, 2)
+STAGES = ("detect", "mesh", "shape", "remap", "colour", "blend", "eyes")
+"""The stages of the default chain on a still frame, as the engine's StageClock names them."""
 
 
-def time_stages(pipeline: Pipeline, frame: Image, repeat: int) -> dict[str, float]:
-    """Median ms per stage over `repeat` warm runs of the pipeline's own steps on one frame."""
-    analyser, swapper = pipeline.analyser, pipeline.swapper
-    identity = pipeline.bindings[0].identity
-    names = ("detect", "mesh", "shape", "remap", "colour", "blend", "eyes", "total")
-    stages: dict[str, list[float]] = {k: [] for k in names}
-    for _ in range(repeat + 1):
-        t0 = time.perf_counter()
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        detections = analyser.detect(rgb)
-        t1 = time.perf_counter()
-        faces = analyser.mesh_faces(rgb, detections)
-        t2 = time.perf_counter()
-        result, spent = frame, np.zeros(5)
-        for face in faces:
-            marks = [time.perf_counter()]
-            result, moved = swapper.fit_shape(result, face, identity)
-            marks.append(time.perf_counter())
-            layer = swapper.render(result, moved, identity)
-            marks.append(time.perf_counter())
-            if layer is None:
-                continue
-            coloured = swapper.recolour(layer, moved)
-            marks.append(time.perf_counter())
-            result = swapper.compose(result, layer, coloured, moved)
-            marks.append(time.perf_counter())
-            result = swapper.recolour_eyes(result, moved, identity)
-            marks.append(time.perf_counter())
-            spent += np.diff(marks)
-        t3 = time.perf_counter()
-        for key, value in zip(stages, (t1 - t0, t2 - t1, *spent, t3 - t0), strict=True):
-            stages[key].append(float(value))
-    return {key: _median_ms(values[1:]) for key, values in stages.items()} | {"faces": float(len(faces))}
+def time_stages(engine: Engine, bindings: Bindings, frame: Image, repeat: int) -> dict[str, float]:
+    """Median ms per stage over `repeat` warm runs of the engine's real chain on one frame (analysed without a
+    stream, so every run detects). Every stage the chain reports is timed: the mesh swap's steps, or "neural swap",
+    "face enhancer", "frame enhancer", "occluders" when the settings ask for them."""
+    samples: dict[str, list[float]] = {}
+    faces = 0
+    for run in range(repeat + 1):
+        began = time.perf_counter()
+        result = engine.process(frame, bindings)
+        total = (time.perf_counter() - began) * 1000
+        if run == 0:
+            continue  # first-call costs
+        stages = dict(result.stages) | {"total": total}
+        for name in (*STAGES, *stages):
+            samples.setdefault(name, []).append(stages.get(name, 0.0))
+        faces = len(result.faces)
+    return {name: round(statistics.median(values), 2) for name, values in samples.items()} | {"faces": float(faces)}
 
 
 def cold_start(source: Path, target: Image) -> dict[str, float]:
@@ -122,15 +107,18 @@ def run_bench(
     report(f"{'case':42s} " + " ".join(f"{c:>7s}" for c in columns) + "  (median ms)")
     modes: tuple[tuple[Mode, Detector], ...] = (("video", "mediapipe"), ("still", settings.detector))
     for mode, detector in modes:
-        pipeline = Pipeline.from_settings(settings.replace(detector=detector), [source], mode=mode)
+        engine = Engine.load(settings.replace(detector=detector), mode=mode)
+        bindings = engine.bind([source])
         for size_name, size_wh in SIZES.items():
             for face_name, fill in (("typical face", 0.3), ("frame-filling face", 0.9)):
                 frame = scene(photo, box, size_wh, fill)
-                stages = time_stages(pipeline, frame, repeat)
+                stages = time_stages(engine, bindings, frame, repeat)
                 key = f"{mode} {size_name} {face_name}"
                 figures[key] = stages
                 label = f"{key} ({detector})"
-                report(f"{label:42s} {stages['faces']:7.0f} " + " ".join(f"{stages[c]:7.1f}" for c in columns[1:]))
+                extra = [f"{name} {ms:.1f}" for name, ms in stages.items() if name not in columns and ms >= 0.05]
+                line = f"{label:42s} {stages['faces']:7.0f} " + " ".join(f"{stages[c]:7.1f}" for c in columns[1:])
+                report(line + (f"  (+ {', '.join(extra)})" if extra else ""))
     cold = cold_start(source, scene(photo, box, SIZES["720p"], 0.3))
     figures["cold"] = cold
     report(

@@ -14,16 +14,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from faceweave.app.video import swap_video
+from faceweave.engine import Bindings, Engine, FrameResult
 from faceweave.errors import FaceweaveError, UsageError
-from faceweave.flicker import Flicker, measure_clip
-from faceweave.live import LiveSession, live_settings
-from faceweave.media.capture import FrameGrabber, open_input
+from faceweave.lab.flicker import Flicker, measure_clip
+from faceweave.live.capture import FrameGrabber, open_input
+from faceweave.live.session import LiveSession
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
-from faceweave.pipeline import FrameResult, Pipeline, Prepared
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
-from faceweave.video import swap_video
 
 Report = Callable[[str], None]
 RESIZE = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -69,19 +69,6 @@ def decode_encode_seconds(path: Path, folder: Path) -> tuple[float, int]:
     return time.perf_counter() - began, frames
 
 
-class _TimedPipeline(Pipeline):
-    """A Pipeline that keeps each frame's stage times."""
-
-    samples: list[tuple[float, float]]
-
-    def process(
-        self, image: Any, faces: Any = None, *, seconds: float | None = None, prepared: Prepared | None = None
-    ) -> FrameResult:
-        result = super().process(image, faces, seconds=seconds, prepared=prepared)
-        self.samples.append(result.stage_ms)
-        return result
-
-
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2) if values else 0.0
 
@@ -96,11 +83,11 @@ def bench_video(
         clip = resized_copy(path, resize, folder) if resize else path
         info = probe_video(clip)
         base_seconds, frames = decode_encode_seconds(clip, folder)
-        plain = Pipeline.from_settings(settings, [source], mode="video")
-        pipeline = _TimedPipeline(plain.settings, plain.analyser, plain.swapper, plain.bindings)
-        pipeline.samples = []
-        summary = swap_video(pipeline, clip, folder / "swapped.mp4")
-    stats = pipeline.analyser.tracker.stats
+        engine = Engine.load(settings, mode="video")
+        results: list[FrameResult] = []
+        summary = swap_video(engine, engine.bind([source]), clip, folder / "swapped.mp4", on_frame=results.append)
+    stats = summary.tracker
+    assert stats is not None
     figures: dict[str, Any] = {
         "video": str(path),
         "size": f"{info.width}x{info.height}",
@@ -108,8 +95,9 @@ def bench_video(
         "fps": round(summary.fps, 2),
         "decode_encode_fps": round(frames / base_seconds, 2),
         "speed_ratio": round(base_seconds / summary.seconds, 3),
-        "analyse_ms": _median([s[0] for s in pipeline.samples]),
-        "swap_ms": _median([s[1] for s in pipeline.samples]),
+        "analyse_ms": _median([r.stage_ms[0] for r in results]),
+        "swap_ms": _median([r.stage_ms[1] for r in results]),
+        "stages": _stage_medians(results),
         "detector_runs": stats.detections,
         "tracks": stats.tracks_started,
     }
@@ -119,6 +107,15 @@ def bench_video(
         f" swap {figures['swap_ms']} ms; detector on {stats.detections}/{frames} frames, {stats.tracks_started} tracks"
     )
     return figures
+
+
+def _stage_medians(results: list[FrameResult]) -> dict[str, float]:
+    """Median ms per stage over the frames that ran it (the real chain: every processor the settings chose)."""
+    samples: dict[str, list[float]] = {}
+    for result in results:
+        for name, ms in result.stages:
+            samples.setdefault(name, []).append(ms)
+    return {name: _median(values) for name, values in samples.items()}
 
 
 def bench_flicker(settings: Settings, source: Path | None, path: Path, report: Report) -> dict[str, Any]:
@@ -171,12 +168,13 @@ def bench_live(
     settings: Settings, source: Path | None, path: Path, resize: str | None, report: Report, fps: int | None = None
 ) -> dict[str, Any]:
     """The file played at its native rate as a camera would deliver it, through a LiveSession with no sinks."""
-    pipeline = Pipeline.from_settings(live_settings(settings), [source or sample_path("hopper")], mode="video")
+    engine = Engine.load(settings, mode="live")
+    bindings = engine.bind([source or sample_path("hopper")])
     with tempfile.TemporaryDirectory(prefix="faceweave-bench-") as name:
         clip = resized_copy(path, resize, Path(name), fps) if resize or fps else path
         info, frames = open_input(str(clip))
-        _warm_up(pipeline, clip)
-        session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [])
+        _warm_up(engine, bindings, clip)
+        session = LiveSession(engine, bindings, FrameGrabber(frames, realtime=True, drop=True), [])
         summary = session.run()
     figures: dict[str, Any] = {"input": str(path), "size": f"{info.width}x{info.height}"}
     figures |= {"native_fps": round(float(info.fps), 2)} | summary.to_json()
@@ -189,10 +187,9 @@ def bench_live(
     return figures
 
 
-def _warm_up(pipeline: Pipeline, clip: Path) -> None:
-    """One frame through the pipeline first (first-call costs), then the tracker starts fresh."""
+def _warm_up(engine: Engine, bindings: Bindings, clip: Path) -> None:
+    """One frame through the engine first (first-call costs); the session then starts on a stream of its own."""
     with VideoReader(clip) as reader:
         for frame in reader:
-            pipeline.process(frame.image, seconds=0.0)
+            engine.process(frame.image, bindings, engine.stream(), seconds=0.0)
             break
-    pipeline.analyser.tracker.reset()

@@ -3,7 +3,7 @@
 Identity comes from the file name (the part before `_01`, `_02`, ...). Figures: dlib distance of the
 result to the source photo, to the target, and to a different photo of the source person; landmark
 error of the result against the target (mesh re-run, normalised by the eye distance); a contact sheet.
-The other cases (turned faces by yaw bucket, small faces, occluded faces) live in `eval_cases`.
+The other cases (turned faces by yaw bucket, small faces, occluded faces) live in `eval_cases`; `evaluate` runs both.
 """
 
 from __future__ import annotations
@@ -13,21 +13,18 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.analysis.glasses import GlassesFinder
 from faceweave.analysis.identity import distance
+from faceweave.engine import Engine
 from faceweave.faces import Faces
 from faceweave.media.image_io import read_image, sniff_image, write_image
-from faceweave.pipeline import Pipeline
+from faceweave.occluders.glasses import GlassesFinder
 from faceweave.settings import Settings
-
-if TYPE_CHECKING:
-    from faceweave.eval_cases import CaseOptions
 
 Image = npt.NDArray[np.uint8]
 THUMB_PX = 96
@@ -67,16 +64,16 @@ def identity_of(name: str) -> str:
     return re.split(r"_\d\d", Path(name).stem)[0]
 
 
-def load_photos(folder: Path, pipeline: Pipeline) -> list[Photo]:
+def load_photos(folder: Path, engine: Engine) -> list[Photo]:
     """The photos in `folder` with exactly one face (group and no-face photos are skipped)."""
     photos = []
     for path in sorted(folder.iterdir()):
         if not path.is_file() or not sniff_image(path):
             continue
         image = read_image(path).image
-        faces = pipeline.analyser.analyse(image)
+        faces = engine.analyser.analyse(image)
         if len(faces) == 1:
-            photos.append(Photo(path.name, identity_of(path.name), image, pipeline.analyser.embed(image, faces)))
+            photos.append(Photo(path.name, identity_of(path.name), image, engine.analyser.embed(image, faces)))
     return photos
 
 
@@ -103,16 +100,15 @@ def other_photo(source: Photo, photos: list[Photo]) -> Photo | None:
     return None
 
 
-def evaluate_pair(pipeline: Pipeline, source: Photo, target: Photo, other: Photo | None) -> tuple[PairResult, Image]:
+def evaluate_pair(engine: Engine, source: Photo, target: Photo, other: Photo | None) -> tuple[PairResult, Image]:
     """Swap source onto target and measure the result."""
-    pipeline.bindings = []
-    pipeline.set_sources([source.image])
-    output = pipeline.process(target.image, target.faces)
-    found = pipeline.analyser.analyse(output.image)
+    bindings = (engine.binding([source.image]),)
+    output = engine.process(target.image, bindings, faces=target.faces)
+    found = engine.analyser.analyse(output.image)
     if len(found) > 1:
         nearest = np.argmin(np.linalg.norm(found.centres - target.faces.centres[0], axis=1))
         found = found[[int(nearest)]]
-    found = pipeline.analyser.embed(output.image, found)
+    found = engine.analyser.embed(output.image, found)
     if found.embedding is None or len(found) == 0:
         return PairResult(source.name, target.name, 9.0, 9.0, None, None, bool(output.swapped)), output.image
     result = found.embedding[0]
@@ -139,13 +135,13 @@ def thumbnail(image: Image, faces: Faces, side_px: int = THUMB_PX) -> Image:
     return cv2.warpAffine(image, matrix, (side_px, side_px), flags=cv2.INTER_AREA)
 
 
-def run_pairs(pipeline: Pipeline, photos: list[Photo]) -> Iterator[tuple[PairResult, Image]]:
+def run_pairs(engine: Engine, photos: list[Photo]) -> Iterator[tuple[PairResult, Image]]:
     """Every cross-identity (source, target) pair, with the result's thumbnail."""
     for source in photos:
         other = other_photo(source, photos)
         for target in photos:
             if target.identity != source.identity:
-                pair, image = evaluate_pair(pipeline, source, target, other)
+                pair, image = evaluate_pair(engine, source, target, other)
                 yield pair, thumbnail(image, target.faces)
 
 
@@ -193,24 +189,6 @@ def triplet_sheet(triplets: Sequence[tuple[Image, Image, Image]], labels: Sequen
     return sheet
 
 
-def evaluate(
-    folder: Path, output_dir: Path, settings: Settings, cases: CaseOptions | None = None, pairs: bool = True
-) -> dict[str, Any]:
-    """Run the evaluation; writes summary.json into output_dir.
-
-    With `pairs` (the default figure): every cross-identity pair, pairs.jsonl and contact_sheet.png. With
-    `cases` (yaw buckets, small and occluded faces, see eval_cases): a "cases" entry, cases.jsonl and cases/*.png.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = evaluate_pairs(folder, output_dir, settings) if pairs else {}
-    if cases is not None and set(cases.cases) - {"pairs"}:
-        from faceweave.eval_cases import evaluate_cases
-
-        summary["cases"] = evaluate_cases(folder, output_dir, settings, cases)
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
-
-
 def evaluate_pairs(folder: Path, output_dir: Path, settings: Settings) -> dict[str, Any]:
     """Every cross-identity pair of single-face photos; writes pairs.jsonl and contact_sheet.png.
 
@@ -218,24 +196,16 @@ def evaluate_pairs(folder: Path, output_dir: Path, settings: Settings) -> dict[s
     glasses finder). Glasses are kept off the result on purpose (the source's are removed, the target's stay
     in front), while dlib's descriptor of the source photo includes them; the split shows what that costs.
     """
-    pipeline = Pipeline.from_settings(settings.replace(selector="largest"), sources=[_blank_face_source(folder)])
-    photos = load_photos(folder, pipeline)
+    engine = Engine.load(settings.replace(selector="largest"))
+    photos = load_photos(folder, engine)
     pairs, thumbs = [], {}
-    for pair, thumb in run_pairs(pipeline, photos):
+    for pair, thumb in run_pairs(engine, photos):
         pairs.append(pair)
         thumbs[(pair.source, pair.target)] = thumb
     lines = "\n".join(json.dumps(dataclasses.asdict(p)) for p in pairs) + "\n"
     (output_dir / "pairs.jsonl").write_text(lines, encoding="utf-8")
     write_image(output_dir / "contact_sheet.png", contact_sheet(photos, thumbs))
-    finder = GlassesFinder(pipeline.swapper.topology)
+    finder = GlassesFinder(engine.topology)
     glasses = sorted(p.name for p in photos if finder(p.image, p.faces[0]) is not None)
     plain = [p for p in pairs if p.source not in glasses and p.target not in glasses]
     return summarise(pairs) | {"photos_with_glasses": glasses, "without_glasses": summarise(plain) if plain else {}}
-
-
-def _blank_face_source(folder: Path) -> Path:
-    """Any photo with a face, to build the pipeline (each pair replaces the source)."""
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and sniff_image(path) and not path.name.startswith(("group", "noface")):
-            return path
-    raise FileNotFoundError(f"no photos in '{folder}'")

@@ -26,10 +26,12 @@ import numpy as np
 from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.analysis.detect import Detections
 from faceweave.analysis.identity import SAME_PERSON_DISTANCE, distance
+from faceweave.engine import Bindings, Engine
 from faceweave.errors import NoFaceError
-from faceweave.eval import Image, Photo, identity_of, landmark_error, thumbnail, triplet_sheet
-from faceweave.eval_occluders import face_hull, face_width, occluder_kept
-from faceweave.eval_targets import (
+from faceweave.faces import Face, Faces
+from faceweave.lab.eval import Image, Photo, identity_of, landmark_error, thumbnail, triplet_sheet
+from faceweave.lab.eval_occluders import face_hull, face_width, occluder_kept
+from faceweave.lab.eval_targets import (
     CASES,
     OCCLUDERS,
     YAW_EDGES_DEG,
@@ -39,9 +41,7 @@ from faceweave.eval_targets import (
     pick_sources,
     scan_photos,
 )
-from faceweave.faces import Face, Faces
 from faceweave.media.image_io import write_image
-from faceweave.pipeline import Pipeline
 from faceweave.settings import Settings
 
 __all__ = ["CASES", "CaseOptions", "CaseResult", "evaluate_cases"]
@@ -125,20 +125,20 @@ def measure_face(analyser: FaceAnalyser, image: Image, face: Face, scale: float,
     return analyser.embed(big, found, rgb=rgb) if embed else found
 
 
-def _measured(pipeline: Pipeline, target: CaseTarget, image: Image | None = None, embed: bool = True) -> Faces:
+def _measured(engine: Engine, target: CaseTarget, image: Image | None = None, embed: bool = True) -> Faces:
     """The face at the target's face box in `image` (default: the target's own), measured as every case face is."""
     face = target.faces[0]
     shown = target.image if image is None else image
-    return measure_face(pipeline.analyser, shown, face, measure_scale(face_width(face)), embed)
+    return measure_face(engine.analyser, shown, face, measure_scale(face_width(face)), embed)
 
 
-def landmark_noise(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> float | None:
+def landmark_noise(engine: Engine, target: CaseTarget, reference: Faces) -> float | None:
     """Landmark error of the unswapped target re-encoded as JPEG (quality NOISE_JPEG_QUALITY) against `reference`.
 
     The mesh re-fit on a barely changed image: how much of a landmark error the measurement itself makes.
     """
     _, encoded = cv2.imencode(".jpg", target.image, [cv2.IMWRITE_JPEG_QUALITY, NOISE_JPEG_QUALITY])
-    again = _measured(pipeline, target, cv2.imdecode(encoded, cv2.IMREAD_COLOR), embed=False)
+    again = _measured(engine, target, cv2.imdecode(encoded, cv2.IMREAD_COLOR), embed=False)
     return landmark_error(again, reference) if len(again) == 1 else None
 
 
@@ -152,33 +152,33 @@ class Baseline:
     floor: float | None = None
 
 
-def landmark_floor(pipeline: Pipeline, target: CaseTarget, reference: Faces) -> float | None:
-    """Landmark error of the target swapped with itself (None when its crop yields no source face); replaces the
-    pipeline's sources."""
-    pipeline.bindings = []
+def landmark_floor(engine: Engine, target: CaseTarget, reference: Faces) -> float | None:
+    """Landmark error of the target swapped with itself (None when its crop yields no source face)."""
     try:
-        pipeline.set_sources([target.image])
+        bindings = (engine.binding([target.image]),)
     except NoFaceError:
         return None
-    found = _measured(pipeline, target, pipeline.process(target.image, target.faces).image, embed=False)
+    found = _measured(engine, target, engine.process(target.image, bindings, faces=target.faces).image, embed=False)
     return landmark_error(found, reference) if len(found) == 1 else None
 
 
-def measure_baseline(pipeline: Pipeline, target: CaseTarget) -> Baseline:
+def measure_baseline(engine: Engine, target: CaseTarget) -> Baseline:
     """The target's reference measurement, noise and swap floor (an empty reference: not found again unswapped)."""
-    reference = _measured(pipeline, target)
+    reference = _measured(engine, target)
     if len(reference) == 0:
         return Baseline(reference)
-    noise = landmark_noise(pipeline, target, reference)
-    return Baseline(reference, noise, landmark_floor(pipeline, target, reference))
+    noise = landmark_noise(engine, target, reference)
+    return Baseline(reference, noise, landmark_floor(engine, target, reference))
 
 
-def measure_pair(pipeline: Pipeline, source: Photo, target: CaseTarget, baseline: Baseline) -> tuple[CaseResult, Image]:
-    """Swap the pipeline's current source onto the target and measure the result against the baseline's reference."""
+def measure_pair(
+    engine: Engine, bindings: Bindings, source: Photo, target: CaseTarget, baseline: Baseline
+) -> tuple[CaseResult, Image]:
+    """Swap the source (`bindings`) onto the target and measure the result against the baseline's reference."""
     reference = baseline.reference
     face = target.faces[0]
-    output = pipeline.process(target.image, target.faces)
-    found = _measured(pipeline, target, output.image)
+    output = engine.process(target.image, bindings, faces=target.faces)
+    found = _measured(engine, target, output.image)
     kept = None
     if target.occluder is not None:
         kept = occluder_kept(
@@ -213,19 +213,18 @@ def looks_alike(source: Photo, reference: Faces) -> bool:
 
 
 def run_cases(
-    pipeline: Pipeline, sources: Sequence[Photo], targets: Sequence[CaseTarget], notes: list[str]
+    engine: Engine, sources: Sequence[Photo], targets: Sequence[CaseTarget], notes: list[str]
 ) -> Iterator[tuple[CaseResult, Triplet]]:
     """Every (source, target) pair but same-person ones, with (source, target, result) thumbnails."""
     measured = []
     for target in (t for t in targets if not all(same_person(source, t) for source in sources)):
-        baseline = measure_baseline(pipeline, target)
+        baseline = measure_baseline(engine, target)
         if len(baseline.reference) == 0:
             notes.append(f"{target.case} {target.bucket}: '{target.name}' not found again unswapped; left out")
         else:
             measured.append((target, baseline))
     for source in sources:
-        pipeline.bindings = []
-        pipeline.set_sources([source.image])
+        bindings = (engine.binding([source.image]),)
         source_thumb = thumbnail(source.image, source.faces, SHEET_THUMB_PX)
         for target, baseline in measured:
             if same_person(source, target):
@@ -235,7 +234,7 @@ def run_cases(
                     f"{target.case} {target.bucket}: '{target.name}' looks like '{source.name}'; pair left out"
                 )
                 continue
-            result, image = measure_pair(pipeline, source, target, baseline)
+            result, image = measure_pair(engine, bindings, source, target, baseline)
             log.info("%s %s: %s → %s", result.case, result.bucket, source.name, target.name)
             thumbs = (
                 thumbnail(target.image, target.faces, SHEET_THUMB_PX),
@@ -327,13 +326,13 @@ def sheet_name(case: str, bucket: str) -> str:
 
 def evaluate_cases(folder: Path, output_dir: Path, settings: Settings, options: CaseOptions) -> dict[str, Any]:
     """Run the cases; writes cases.jsonl and one contact sheet per bucket (cases/<case>_<bucket>.png)."""
-    pipeline = Pipeline.create(settings.replace(selector="largest"))
-    photos = scan_photos(folder, pipeline.analyser)
-    sources = pick_sources(photos, options.sources, pipeline.analyser)
+    engine = Engine.load(settings.replace(selector="largest"))
+    photos = scan_photos(folder, engine.analyser)
+    sources = pick_sources(photos, options.sources, engine.analyser)
     notes: list[str] = [] if options.videos is not None else ["no --videos: turned targets from photos only"]
-    targets = collect_targets(pipeline.analyser, photos, options, notes)
+    targets = collect_targets(engine.analyser, photos, options, notes)
     results, sheets = [], {}  # type: list[CaseResult], dict[tuple[str, str], list[tuple[Triplet, str]]]
-    for result, triplet in run_cases(pipeline, sources, targets, notes):
+    for result, triplet in run_cases(engine, sources, targets, notes):
         results.append(result)
         sheets.setdefault((result.case, result.bucket), []).append((triplet, f"{result.yaw:+.0f} {result.target}"))
     summary = summarise_cases(results, options, notes)

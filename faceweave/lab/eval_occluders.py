@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.analysis.hands import BONES, PALM, HandDetector, hand_mask
 from faceweave.faces import Face
+from faceweave.occluders.hands import BONES, PALM, HandDetector, hand_mask
 
 Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.uint8]

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.engine import Engine, ImageInput
 from faceweave.media.video_io import VideoReader
-from faceweave.pipeline import ImageInput, Pipeline
 from faceweave.settings import Settings, Smoothing
 
 FloatArray = npt.NDArray[np.float32]
@@ -83,10 +83,14 @@ def _series(frames: Iterator[Image], references: list[Reference]) -> list[float]
     return changes
 
 
-def _outputs(pipeline: Pipeline, path: str | os.PathLike[str], references: list[Reference] | None) -> Iterator[Image]:
+def _outputs(
+    settings: Settings, sources: list[ImageInput], path: str | os.PathLike[str], references: list[Reference] | None
+) -> Iterator[Image]:
+    engine = Engine.load(settings, mode="video")
+    bindings, stream = engine.bind(sources), engine.stream()
     with VideoReader(path) as reader:
         for frame in reader:
-            result = pipeline.process(frame.image, seconds=float(frame.seconds))
+            result = engine.process(frame.image, bindings, stream, seconds=float(frame.seconds))
             if references is not None:
                 swapped = [int(result.faces.tracks[i]) for i in result.swapped]
                 face = int(np.argmax(result.faces.sizes)) if swapped else -1
@@ -105,17 +109,15 @@ def measure_clip(
 ) -> dict[str, Flicker]:
     """Flicker of the input and of the output under each smoothing mode (an unsmoothed pass gives the meshes)."""
     references: list[Reference] = []
-    reference_pipeline = Pipeline.from_settings(settings.replace(smoothing="none"), sources, mode="video")
     # _series zips frames (first) with references: each output frame appends its reference before it is paired.
-    unsmoothed = _series(_outputs(reference_pipeline, path, references), references)
+    unsmoothed = _series(_outputs(settings.replace(smoothing="none"), sources, path, references), references)
     own = _series(_inputs(path), references)
     results: dict[str, Flicker] = {}
     for mode in modes:
         if mode == "none":
             results[mode] = Flicker(len(unsmoothed), _mean(own), _mean(unsmoothed))
             continue
-        pipeline = Pipeline.from_settings(settings.replace(smoothing=mode), sources, mode="video")
-        changes = _series(_outputs(pipeline, path, None), references)
+        changes = _series(_outputs(settings.replace(smoothing=mode), sources, path, None), references)
         results[mode] = Flicker(len(changes), _mean(own), _mean(changes))
     return results
 

@@ -1,4 +1,4 @@
-"""Live mode: camera or stream (or a file played in real time) → Pipeline → window / browser / virtual camera / file.
+"""Live mode: camera or stream (or a file played in real time) → Engine → window / browser / virtual camera / file.
 
 The capture thread keeps only the newest frame, so the swap always works on the freshest picture and frames
 leave in capture order; latency is measured from a frame's arrival to the moment every sink has it.
@@ -19,19 +19,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.analysis.track import FaceTracker, NewFaces
+from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, Prepared, Stream, load_input
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.faces import Faces
-from faceweave.media.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
-from faceweave.media.live_sinks import Controls, MjpegSink, RecordSink, Sink, VirtualCameraSink, WindowSink
+from faceweave.live.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
+from faceweave.live.sinks import Controls, MjpegSink, RecordSink, Sink, VirtualCameraSink, WindowSink
 from faceweave.media.video_writer import check_video_output
-from faceweave.pipeline import FrameResult, ImageInput, Pipeline, Prepared
 from faceweave.runtime import pin_threads, usable_cpu_ids
 from faceweave.settings import Settings
-
-Image = npt.NDArray[np.uint8]
+from faceweave.types import Image
 
 log = logging.getLogger(__name__)
 
@@ -227,24 +225,27 @@ def draw_hud(frame: Image, fps: float, latency_ms: float, faces: int) -> Image:
 
 
 class LiveSession:
-    """Runs the pipeline on a live source until it ends, `stop()` is called, a window gets q, or Ctrl-C.
+    """Runs an engine on a live source until it ends, `stop()` is called, a window gets q, or Ctrl-C.
 
     Example:
-        >>> pipeline = Pipeline.from_settings(Settings(), ["me.jpg"], mode="video")  # doctest: +SKIP
+        >>> engine = Engine.load(Settings(), mode="live")  # doctest: +SKIP
         >>> info, frames = open_input("clip.mp4")  # doctest: +SKIP
-        >>> session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [])  # doctest: +SKIP
-        >>> session.run().fps  # doctest: +SKIP
+        >>> grabber = FrameGrabber(frames, realtime=True, drop=True)  # doctest: +SKIP
+        >>> LiveSession(engine, engine.bind(["me.jpg"]), grabber, []).run().fps  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        engine: Engine,
+        bindings: Bindings,
         grabber: FrameGrabber,
         sinks: Sequence[Sink],
         controls: Controls | None = None,
         pin_cpus: bool = True,
     ) -> None:
-        self.pipeline = pipeline
+        self.engine = engine
+        self.bindings = bindings
+        """Who the faces become; replaced between two frames by `set_source` (on the analysis thread)."""
         self.grabber = grabber
         self.sinks = list(sinks)
         self.controls = controls or Controls()
@@ -263,15 +264,15 @@ class LiveSession:
     def run(self, max_frames: int | None = None) -> LiveSummary:
         """Process frames until the source ends or a stop; always closes the sinks (a recording stays playable).
 
-        Two stages overlap on two threads: analysis (tracking, Face Mesh, and each face's atlas look-up: see
-        Pipeline.prepare) of the newest frame runs while the previous frame is swapped and sent out, started just
+        Two stages overlap on two threads: `Engine.analyse` (tracking, Face Mesh, and each large face's atlas
+        look-up) of the newest frame runs while the previous frame is rendered and sent out, started just
         in time (see _Handoff); OpenCV and MediaPipe release the GIL while they work. With `pin_cpus` (and two or
         more CPUs) the swap (this thread) runs on one half of the CPUs, the analysis thread and MediaPipe's graph
         threads on the other, until the run ends: unpinned, a thread woken mid-frame often queued behind the other
         stage while a core sat idle (d11 at 720p/60 fps, 6 runs each: p95 latency median 37 → 28 ms).
         """
         began, interrupted = time.perf_counter(), False
-        self.pipeline.reset()
+        stream = self.engine.stream()
         halves = split_cpus() if self.pin_cpus else None
         own = usable_cpu_ids()
         if halves is not None:
@@ -281,10 +282,10 @@ class LiveSession:
                 log.warning("live: could not pin to CPUs %s (%s)", list(halves[0]), error)
                 halves = None
         handoff = _Handoff(self.controls.stop)
-        lookout = _Lookout(self.pipeline.analyser.tracker, beside=self.grabber.drop)
+        lookout = _Lookout(stream.tracker, beside=self.grabber.drop)
         worker = threading.Thread(
             target=self._analyse_loop,
-            args=(handoff, lookout, halves[1] if halves else None),
+            args=(handoff, lookout, stream, halves[1] if halves else None),
             name="faceweave-live-analyse",
         )
         worker.start()
@@ -294,7 +295,7 @@ class LiveSession:
                 if item is None:
                     break
                 started = time.perf_counter()
-                self._step(item)
+                self._step(item, stream)
                 handoff.swapped((time.perf_counter() - started) * 1000)
         except KeyboardInterrupt:
             interrupted = True
@@ -303,7 +304,7 @@ class LiveSession:
             self.controls.stop.set()
             handoff.drain()
             worker.join()
-            if halves is not None:  # the pipeline may serve on: its threads get every CPU back
+            if halves is not None:  # the engine may serve on: its threads get every CPU back
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(0, own)
                     pin_threads(own, GRAPH_THREADS)
@@ -312,7 +313,7 @@ class LiveSession:
             raise self._failure
         return self._summary(time.perf_counter() - began, interrupted)
 
-    def _analyse_loop(self, handoff: _Handoff, lookout: _Lookout, cpus: tuple[int, ...] | None) -> None:
+    def _analyse_loop(self, handoff: _Handoff, lookout: _Lookout, stream: Stream, cpus: tuple[int, ...] | None) -> None:
         """(Analysis thread) `cpus`: where it and MediaPipe's graph threads run (None: not pinned)."""
         turns = 0
         try:
@@ -329,7 +330,8 @@ class LiveSession:
                         break
                     continue
                 began = time.perf_counter()
-                prepared = self.pipeline.prepare(frame.image, lookout(frame.image, frame.seconds))
+                faces = lookout(frame.image, frame.seconds)
+                prepared = self.engine.analyse(frame.image, self.bindings, stream, faces=faces)
                 if not handoff.put(_Analysed(frame, prepared, (time.perf_counter() - began) * 1000)):
                     break
         except BaseException as exc:  # re-raised by run() on the caller's thread
@@ -349,9 +351,9 @@ class LiveSession:
         if errors:
             raise errors[0]
 
-    def _step(self, item: _Analysed) -> FrameResult:
+    def _step(self, item: _Analysed, stream: Stream) -> FrameResult:
         frame = item.frame
-        result = self.pipeline.process(frame.image, seconds=frame.seconds, prepared=item.prepared)
+        result = self.engine.render(frame.image, item.prepared, stream)
         output = time.perf_counter()
         shown = result.image
         if self.controls.hud and any(sink.overlay for sink in self.sinks):
@@ -360,8 +362,8 @@ class LiveSession:
         for sink in self.sinks:
             sink.send(shown if sink.overlay else result.image, frame)
         done = time.perf_counter()
-        analyse_ms = item.analyse_ms + result.stage_ms[0]
-        self._meter.add(done, done - frame.captured, (analyse_ms, result.stage_ms[1], (done - output) * 1000))
+        render_ms = result.stage_ms[1]
+        self._meter.add(done, done - frame.captured, (item.analyse_ms, render_ms, (done - output) * 1000))
         return result
 
     def _apply_requests(self, lookout: _Lookout) -> None:
@@ -372,13 +374,18 @@ class LiveSession:
                 return
             lookout.settle()  # the detector is the lookout's while a detection runs
             try:
-                self.pipeline.set_sources(paths)
+                self.bindings = self._rebound(paths)
             except FaceweaveError as exc:
                 log.warning("live: source not changed: %s", exc)
                 done.set_exception(exc)
             else:
                 log.info("live: source changed to %s", ", ".join(map(str, paths)))
                 done.set_result(None)
+
+    def _rebound(self, paths: Sequence[str]) -> Bindings:
+        """Bindings of new source photos (the reference of a single binding is kept)."""
+        reference = self.bindings[0].reference if len(self.bindings) == 1 else None
+        return (self.engine.binding(paths, reference),)
 
     def _summary(self, seconds: float, interrupted: bool) -> LiveSummary:
         meter = self._meter
@@ -439,12 +446,13 @@ def open_source(options: LiveOptions) -> tuple[SourceInfo, Callable[[], FrameGra
     return info, lambda: FrameGrabber(frames, realtime=realtime, drop=realtime or stream)
 
 
-def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls) -> list[Sink]:
-    """The sinks the options ask for; on failure those already made are closed again."""
+def create_sinks(options: LiveOptions, info: SourceInfo, controls: Controls, settings: Settings) -> list[Sink]:
+    """The sinks the options ask for (a recording labelled and watermarked under `settings`); on failure those
+    already made are closed again."""
     sinks: list[Sink] = []
     try:
         if options.record is not None:
-            sinks.append(RecordSink(options.record, info))
+            sinks.append(RecordSink(options.record, info, settings))
         if options.serve is not None:
             server = MjpegSink(controls, options.serve)
             log.warning("live view: %s", server.url)
@@ -476,12 +484,6 @@ def _close_after_failure(sinks: Sequence[Sink]) -> None:
         log.warning("live: closing a sink after a failed start: %s", error)
 
 
-def live_settings(settings: Settings) -> Settings:
-    """The settings a live session runs with: the detector every `live_detect_every` frames (a live face is
-    tracked; the periodic detection only finds new faces, and its spike would count in the latency)."""
-    return settings.replace(detect_every=settings.live_detect_every)
-
-
 def create_session(
     settings: Settings, sources: Sequence[ImageInput], options: LiveOptions, references: Sequence[ImageInput] = ()
 ) -> LiveSession:
@@ -490,10 +492,13 @@ def create_session(
     options.check()
     info, start = open_source(options)
     controls = Controls(hud=options.hud)
-    sinks = create_sinks(options, info, controls)
-    try:
-        pipeline = Pipeline.from_settings(live_settings(settings), sources, references, mode="video")
+    sinks = create_sinks(options, info, controls, settings)
+    try:  # every photo is read before any model loads: a bad path fails in milliseconds
+        loaded = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
+        loaded_references = [load_input(item, settings, name="<reference>") for item in references]
+        engine = Engine.load(settings, mode="live")
+        bindings = engine.bind(loaded, loaded_references)
     except BaseException:
         _close_after_failure(sinks)
         raise
-    return LiveSession(pipeline, start(), sinks, controls)
+    return LiveSession(engine, bindings, start(), sinks, controls)

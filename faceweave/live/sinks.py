@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 
+from faceweave.app.output import labelled_video_writer, recording_info
 from faceweave.errors import DeviceError, UsageError
-from faceweave.media.capture import CapturedFrame, SourceInfo
-from faceweave.media.video_io import VideoInfo
-from faceweave.media.video_writer import EncodeOptions, VideoWriter
+from faceweave.live.capture import CapturedFrame, SourceInfo
+from faceweave.media.video_writer import EncodeOptions
+from faceweave.provenance.label import Label
+from faceweave.settings import Settings
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 SourceRequest = tuple[list[str], "Future[None]"]
 
 log = logging.getLogger(__name__)
@@ -290,20 +290,25 @@ class VirtualCameraSink:
 
 
 class RecordSink:
-    """Records the clean frames (no HUD) with their capture timestamps; the file is finalised on close, even
-    after Ctrl-C or a source that dropped mid-way, and appears under its name only when complete.
+    """Records the clean frames (no HUD) with their capture timestamps, labelled as AI-generated and watermarked
+    like every other output (`faceweave.app.output`); the file is finalised on close, even after Ctrl-C or a
+    source that dropped mid-way, and appears under its name only when complete.
     """
 
     overlay = False
     TIME_BASE = Fraction(1, 1000)
 
-    def __init__(self, path: str | os.PathLike[str], info: SourceInfo, options: EncodeOptions | None = None) -> None:
-        video = VideoInfo(
-            path=info.name, width=info.width, height=info.height, fps=info.fps, time_base=self.TIME_BASE,
-            frames=None, duration=None, rotation=0, codec="", has_audio=False, audio_codec=None,
-            start_time=Fraction(0), colorspace=1, color_primaries=1, color_trc=1,
-        )  # fmt: skip
-        self._writer = VideoWriter(Path(path), video, options or EncodeOptions(preset="veryfast"), audio_from=None)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: SourceInfo,
+        settings: Settings,
+        options: EncodeOptions | None = None,
+        label: Label | None = None,
+    ) -> None:
+        video = recording_info(info.name, info.width, info.height, info.fps)
+        options = options or EncodeOptions(preset="veryfast")
+        self._writer = labelled_video_writer(Path(path), video, settings, label=label, options=options)
         self.frames = 0
         self._start: float | None = None  # the recording's timeline starts at its first frame
 

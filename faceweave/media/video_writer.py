@@ -30,7 +30,7 @@ from faceweave.media.audio_track import AudioTrack, create_audio_track
 from faceweave.media.image_io import check_output_location, new_file_mode
 from faceweave.media.video_encoders import ENCODERS, EncoderSpec, default_encoder, encoder_available, encoder_spec
 from faceweave.media.video_io import VIDEO_EXTENSIONS, FrameArray, Span, VideoInfo
-from faceweave.media.watermark import embed_watermark
+from faceweave.types import Image
 
 _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _MUXER_OPTIONS = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
@@ -116,7 +116,8 @@ class VideoWriter:
     Each frame keeps its own pts (in `info.time_base`), so variable frame rates and exact timing survive.
     Encoders that need even sizes (H.264/H.265) get odd-sized frames with the last column/row dropped.
     `metadata` becomes container tags (e.g. `provenance.video_metadata(label)`; MP4/MOV keep custom keys through
-    ``movflags=use_metadata_tags``); `watermark_payload` is embedded in every frame on the writer thread.
+    ``movflags=use_metadata_tags``); `mark` (e.g. the provenance watermark) is applied to every frame on the
+    writer thread.
     `before_publish` is called with the finished temp file before the rename and may rewrite it (C2PA signing);
     if it raises, the temp file is deleted and no output appears.
 
@@ -136,7 +137,7 @@ class VideoWriter:
         span: Span | None = None,
         queue_size: int = 8,
         metadata: Mapping[str, str] | None = None,
-        watermark_payload: int | None = None,
+        mark: Callable[[Image], Image] | None = None,
         before_publish: Callable[[Path], None] | None = None,
     ) -> None:
         options = options or EncodeOptions()
@@ -146,7 +147,7 @@ class VideoWriter:
         self.info = info
         self.span = span or Span(None, None, Fraction(0))
         self.frames_written = 0
-        self.watermark_payload = watermark_payload
+        self.mark = mark
         self._before_publish = before_publish
         self._shift = round(self.span.shift / info.time_base)
         self._last_pts: int | None = None
@@ -296,8 +297,8 @@ class VideoWriter:
         image = (
             item.image if item.image.shape[:2] == (height, width) else np.ascontiguousarray(item.image[:height, :width])
         )
-        if self.watermark_payload is not None:
-            image = embed_watermark(image, self.watermark_payload)
+        if self.mark is not None:
+            image = self.mark(image)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame = frame.reformat(
             format="yuv420p",

@@ -44,7 +44,7 @@ class ModelSpec:
         sha256: hex digest of the file, or None when no published value could be confirmed.
         size: file size in bytes, or None when unknown.
         inputs / outputs: the contract checked when a session is created.
-        template: five-point alignment template (see faceweave.swap.align.TEMPLATES), or None.
+        template: five-point alignment template (see faceweave.geometry.align.TEMPLATES), or None.
         crop_px: side of the aligned crop (or of the detector's input canvas).
         mean / std: blob = (pixel / 255 − mean) / std, per channel in `colour` order; outputs are
             mapped back with the same values.

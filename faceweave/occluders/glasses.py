@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.faces import Face
-from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
-from faceweave.swap.topology import Topology
+from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.geometry.topology import Topology
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from faceweave.errors import MediaError, UsageError
-from faceweave.media.provenance import Label
+from faceweave.provenance.label import Label
 
 MIME_TYPES = {
     ".jpg": "image/jpeg",

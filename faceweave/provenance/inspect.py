@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from faceweave.media.c2pa_sign import VIDEO_MIME_TYPES, verify_image
 from faceweave.media.image_io import read_image
-from faceweave.media.provenance import Label, label_from_video_tags, read_label
 from faceweave.media.video_io import VideoReader, is_video, open_video
-from faceweave.media.watermark import WatermarkMatch, find_watermark
+from faceweave.provenance.c2pa import VIDEO_MIME_TYPES, verify_image
+from faceweave.provenance.label import Label, label_from_video_tags, read_label
+from faceweave.provenance.watermark import WatermarkMatch, find_watermark
 
 VIDEO_FRAMES_CHECKED = 3
 """How many decoded frames `inspect_video` searches for a watermark (frames 0, 10, 20, ...)."""

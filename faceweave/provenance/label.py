@@ -2,8 +2,8 @@
 
 The label is written as an XMP packet (JPEG APP1, PNG iTXt `XML:com.adobe.xmp`, WebP XMP chunk, TIFF tag 700), plus
 EXIF Software/ImageDescription (JPEG, WebP, TIFF) and PNG iTXt `Software`/`Description`/`faceweave.label`; videos get
-container tags from `video_metadata`. `write_labelled_image` is the one call front doors use to write a swap result:
-watermark, label, optional C2PA signature, atomic write.
+container tags from `video_metadata`. Writing labelled outputs (watermark, label, C2PA, atomic write) is
+`faceweave.app.output`'s job.
 """
 
 from __future__ import annotations
@@ -18,19 +18,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
-from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
 from faceweave.errors import UsageError
 from faceweave.media.image_io import (
-    AlphaArray,
-    ImageArray,
     ImageMetadata,
-    check_output_path,
-    encode_image,
     read_image_info,
-    write_encoded,
 )
 from faceweave.settings import Settings
 
@@ -239,53 +233,6 @@ def label_from_video_tags(tags: Mapping[str, str]) -> Label | None:
     lowered = {key.lower(): value for key, value in tags.items()}
     text = lowered.get(VIDEO_LABEL_KEY)
     return label_from_json(text) if text is not None else None
-
-
-def write_labelled_image(
-    path: str | os.PathLike[str],
-    image: ImageArray,
-    settings: Settings,
-    *,
-    alpha: AlphaArray | None = None,
-    label: Label | None = None,
-    swapped: bool = True,
-) -> Label:
-    """Write a swap result: watermark (unless settings.watermark is off or nothing was swapped), label, and a C2PA
-    signature when configured.
-
-    Example: ``write_labelled_image("out/result.jpg", image, Settings()).watermark_payload`` gives the mark's payload
-    """
-    extension = check_output_path(path)
-    label = label or label_for(settings)
-    if extension == ".bmp":
-        log.warning("BMP has no metadata fields: '%s' carries the watermark but no label; use .png", path)
-    write_encoded(path, encode_labelled_image(image, extension, settings, alpha=alpha, label=label, swapped=swapped))
-    return label
-
-
-def encode_labelled_image(
-    image: ImageArray,
-    extension: str,
-    settings: Settings,
-    *,
-    alpha: AlphaArray | None = None,
-    label: Label | None = None,
-    swapped: bool = True,
-) -> bytes:
-    """`write_labelled_image` in memory: the watermarked, labelled (and, when configured, signed) encoded bytes.
-
-    Example: ``encode_labelled_image(image, ".png", Settings(), label=label_for(Settings(), job_id="j1"))[:4]``
-    gives ``b"\\x89PNG"``
-    """
-    from faceweave.media.c2pa_sign import sign_image
-    from faceweave.media.watermark import embed_watermark
-
-    label = label or label_for(settings)
-    marked = embed_watermark(image, label.watermark_payload) if settings.watermark and swapped else image
-    data = encode_image(marked, extension, alpha, settings.jpeg_quality, metadata=image_metadata(label))
-    if settings.c2pa_cert:
-        data = sign_image(data, extension, label, Path(settings.c2pa_cert), Path(settings.c2pa_key))
-    return data
 
 
 def _qualified(key: str) -> str:

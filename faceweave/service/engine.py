@@ -1,4 +1,5 @@
-"""One worker's warm models: Pipelines cached by Settings, source identities cached by content, swap → bytes."""
+"""One worker's warm models (the application layer's EngineCache: engines per Settings, source identities per
+content) and the swap of one request into labelled bytes."""
 
 from __future__ import annotations
 
@@ -6,20 +7,17 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TypeVar
 
-from faceweave.api import run_on_target
+from faceweave.app.cache import EngineCache, model_names
+from faceweave.app.jobs import run_on_target
+from faceweave.app.output import encode_labelled_image
 from faceweave.media.image_io import LoadedImage
-from faceweave.media.provenance import encode_labelled_image, label_for
-from faceweave.pipeline import Binding, Pipeline
+from faceweave.provenance.label import label_for
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
 
-K = TypeVar("K")
-V = TypeVar("V")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 
@@ -62,16 +60,6 @@ def digest_sources(blobs: Sequence[bytes]) -> str:
     return hasher.hexdigest()
 
 
-def model_names(settings: Settings) -> dict[str, str]:
-    """The models a swap with these settings uses (for logs)."""
-    return {
-        "detector": settings.detector,
-        "swapper": settings.swapper,
-        "enhancer": settings.enhancer,
-        "frame_enhancer": settings.frame_enhancer,
-    }
-
-
 class SwapEngine:
     """Warm models for one worker thread (MediaPipe graphs are not thread-safe: never share an engine).
 
@@ -81,50 +69,25 @@ class SwapEngine:
         'image/png'
     """
 
-    def __init__(self, base: Settings, pipelines: int = 4, identities: int = 16) -> None:
+    def __init__(self, base: Settings, engines: int = 4, identities: int = 16) -> None:
         self.base = base
-        self._pipelines: OrderedDict[Settings, Pipeline] = OrderedDict()
-        self._bindings: OrderedDict[tuple[Settings, str], list[Binding]] = OrderedDict()
-        self._sizes = (pipelines, identities)
+        self.cache = EngineCache(engines, identities)
 
     @property
     def cached(self) -> tuple[int, int]:
-        """How many Pipelines and source identities this engine holds warm."""
-        return len(self._pipelines), len(self._bindings)
+        """How many engines and source identities this worker holds warm."""
+        return self.cache.cached
 
     def warm(self) -> None:
         """Load the models of the operator's settings now (start-up), not on the first request."""
-        self.pipeline(self.base)
-
-    def pipeline(self, settings: Settings) -> Pipeline:
-        """The still-image Pipeline for these settings (built once, least recently used dropped)."""
-        pipeline = self._pipelines.get(settings)
-        if pipeline is None:
-            began = time.perf_counter()
-            pipeline = Pipeline.create(settings)
-            log.info(
-                "models loaded",
-                extra={"models": model_names(settings), "load_ms": round((time.perf_counter() - began) * 1000, 1)},
-            )
-        _remember(self._pipelines, settings, pipeline, self._sizes[0])
-        return pipeline
-
-    def bind(self, pipeline: Pipeline, sources: Sequence[LoadedImage], source_digest: str) -> None:
-        """Give the pipeline the identity of these sources (analysed once per content and settings)."""
-        key = (pipeline.settings, source_digest)
-        bindings = self._bindings.get(key)
-        if bindings is None:
-            bindings = [pipeline.build_binding(sources)]
-        _remember(self._bindings, key, bindings, self._sizes[1])
-        pipeline.bindings = bindings
+        self.cache.engine(self.base)
 
     def swap(self, request: SwapInput) -> SwapOutput:
         """Swap, watermark, label (consent and job id included) and encode one image."""
         began = time.perf_counter()
-        pipeline = self.pipeline(request.settings)
-        self.bind(pipeline, request.sources, request.source_digest)
+        engine, bindings = self.cache.bound(request.settings, "still", request.source_digest, request.sources)
         bound = time.perf_counter()
-        result = run_on_target(pipeline, request.target)
+        result = run_on_target(engine, bindings, request.target)
         swapped = time.perf_counter()
         label = label_for(request.settings, consent=request.consent, job_id=request.job_id)
         data = encode_labelled_image(
@@ -148,8 +111,4 @@ class SwapEngine:
         )
 
 
-def _remember(cache: OrderedDict[K, V], key: K, value: V, size: int) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > size:
-        cache.popitem(last=False)
+__all__ = ["SwapEngine", "SwapInput", "SwapOutput", "digest_sources", "model_names"]

@@ -8,14 +8,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceweave.app.cache import model_names
+from faceweave.app.video import Progress, swap_video
 from faceweave.errors import FaceweaveError
 from faceweave.media.image_io import read_image
-from faceweave.media.provenance import label_for
-from faceweave.pipeline import Pipeline
-from faceweave.service.engine import SwapEngine, SwapInput, digest_sources, model_names
+from faceweave.provenance.label import label_for
+from faceweave.service.engine import SwapEngine, SwapInput, digest_sources
 from faceweave.service.jobs import Job, JobStore
 from faceweave.settings import Settings
-from faceweave.video import Progress, swap_video
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class JobRunner:
         began = time.perf_counter()
         settings = self.base.replace(**job.options)
         try:
-            result = self._video(job, settings) if job.kind == "video" else self._images(job, settings, engine)
+            result = self._video(job, settings, engine) if job.kind == "video" else self._images(job, settings, engine)
         except JobCancelledError:
             self.store.remove_files(job_id)
             return "cancelled"
@@ -80,11 +80,14 @@ class JobRunner:
         if not self.store.progress(job_id, fraction):
             raise JobCancelledError(job_id)
 
-    def _video(self, job: Job, settings: Settings) -> str:
+    def _video(self, job: Job, settings: Settings, engine: SwapEngine) -> str:
+        """The worker's warm video engine (built on its first video job) with these sources (analysed once per
+        content), over one fresh Stream."""
         folder = self.store.folder(job.id)
         sources = [folder / "inputs" / name for name in job.inputs["source"]]
         target = folder / "inputs" / job.inputs["target"][0]
-        pipeline = Pipeline.from_settings(settings, sources, mode="video")
+        digest = digest_sources([path.read_bytes() for path in sources])
+        video, bindings = engine.cache.bound(settings, "video", digest, sources)
         last = [0.0]
 
         def progress(state: Progress) -> None:
@@ -94,7 +97,7 @@ class JobRunner:
                 self._report(job.id, 0.99 * state.frames / state.total)
 
         label = label_for(settings, consent=job.consent, job_id=job.id)
-        swap_video(pipeline, target, folder / VIDEO_RESULT, progress=progress, label=label)
+        swap_video(video, bindings, target, folder / VIDEO_RESULT, progress=progress, label=label)
         return VIDEO_RESULT
 
     def _images(self, job: Job, settings: Settings, engine: SwapEngine) -> str:

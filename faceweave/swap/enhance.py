@@ -9,10 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.faces import Face
-from faceweave.models.loader import load_model
-from faceweave.models.session import Runner
-from faceweave.settings import Settings
-from faceweave.swap.align import (
+from faceweave.geometry.align import (
     box_mask,
     estimate_alignment,
     from_blob,
@@ -21,6 +18,9 @@ from faceweave.swap.align import (
     to_blob,
     warp_face,
 )
+from faceweave.models.loader import load_model
+from faceweave.models.session import Runner
+from faceweave.settings import Settings
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]

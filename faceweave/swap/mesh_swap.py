@@ -12,17 +12,18 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.analyser import Mode
+from faceweave.clock import StageClock
 from faceweave.compose.blend import alpha_blend, feather, poisson_blend, pyramid_blend
 from faceweave.compose.color import GainFilter, transfer_lighting, transfer_reinhard
 from faceweave.compose.masks import SkinModel, disc_mask
 from faceweave.compose.resample import shrink, shrink_to_side, side_fitted
 from faceweave.faces import Face
-from faceweave.settings import Settings
+from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.geometry.topology import Topology
+from faceweave.settings import SwapSettings
 from faceweave.swap.eyes import recolour_irises
-from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
 from faceweave.swap.shape import outline_moves, outline_weights, reshape
 from faceweave.swap.source import ATLAS_PX, CHEEK_IDS, AtlasGeometry, SourceIdentity
-from faceweave.swap.topology import Topology
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
@@ -130,7 +131,7 @@ class MeshSwapper:
         >>> frame = swapper(frame, faces[0], identity)  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings, topology: Topology, mode: Mode = "still") -> None:
+    def __init__(self, settings: SwapSettings, topology: Topology, mode: Mode = "still") -> None:
         self.settings = settings
         self._face_shape = settings.face_shape if mode == "still" else settings.video_face_shape
         self.topology = topology
@@ -246,15 +247,25 @@ class MeshSwapper:
         identity: SourceIdentity,
         gain_filter: GainFilter | None = None,
         face_map: FaceMap | None = None,
+        clock: StageClock | None = None,
     ) -> Image:
-        """A copy of `frame` with this face replaced (the frame itself is not modified; `face_map`: see render)."""
+        """A copy of `frame` with this face replaced (the frame itself is not modified; `face_map`: see render;
+        `clock` gets the ms of each step: shape, remap, colour, blend, eyes)."""
+        clock = clock or StageClock()
         original = frame
         frame, face = self.fit_shape(frame, face, identity)
+        clock.lap("shape")
         layer = self.render(frame, face, identity, face_map if frame is original else None)
+        clock.lap("remap")
         if layer is None:
             return frame
-        result = self.compose(frame, layer, self.recolour(layer, face, gain_filter), face)
-        return self.recolour_eyes(result, face, identity)
+        coloured = self.recolour(layer, face, gain_filter)
+        clock.lap("colour")
+        result = self.compose(frame, layer, coloured, face)
+        clock.lap("blend")
+        result = self.recolour_eyes(result, face, identity)
+        clock.lap("eyes")
+        return result
 
     def recolour_eyes(self, frame: Image, face: Face, identity: SourceIdentity) -> Image:
         """The target's irises shifted to the source's colour, in place (`frame` is compose's own copy)."""

@@ -11,10 +11,7 @@ import numpy.typing as npt
 
 from faceweave.errors import ModelError
 from faceweave.faces import Face
-from faceweave.models.loader import load_model, model_path
-from faceweave.models.session import Runner
-from faceweave.settings import Settings
-from faceweave.swap.align import (
+from faceweave.geometry.align import (
     box_mask,
     estimate_alignment,
     from_blob,
@@ -25,6 +22,9 @@ from faceweave.swap.align import (
     to_blob,
     warp_face,
 )
+from faceweave.models.loader import load_model, model_path
+from faceweave.models.session import Runner
+from faceweave.settings import Settings
 from faceweave.swap.enhance import FaceEnhancer, FrameEnhancer
 
 FloatArray = npt.NDArray[np.float32]

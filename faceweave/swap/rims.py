@@ -1,6 +1,6 @@
 """Light glasses rims in the source atlas: the loop of each lens traced around its eye.
 
-Dark frames are found by `faceweave.analysis.glasses.find_glasses`; translucent or light rims (amber, cream,
+Dark frames are found by `faceweave.occluders.glasses.find_glasses`; translucent or light rims (amber, cream,
 clear plastic) are not dark, and their lower halves run through the eye bags, where wrinkles make lines as strong
 as theirs. A rim is a lens's outline: a closed, smooth curve around the eye, lying outside the eye bags. So each
 lens is traced in polar coordinates around its eye by dynamic programming over the angle (a smooth radius, the

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.analysis.mesh import similarity_3d
-from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
-from faceweave.swap.topology import MESH_POINTS, Topology
+from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.geometry.topology import MESH_POINTS, Topology
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]

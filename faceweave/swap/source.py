@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.analysis.glasses import GlassesZones, find_glasses
 from faceweave.compose.masks import SkinModel, disc_mask, polygon_mask, ramp_from_edge, vertical_ramp
 from faceweave.faces import Face
+from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas, surface_areas
+from faceweave.geometry.topology import Topology
+from faceweave.occluders.glasses import GlassesZones, find_glasses
 from faceweave.swap.eyes import iris_colour
-from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas, surface_areas
 from faceweave.swap.rims import find_rims
 from faceweave.swap.shape import normalise_shape
-from faceweave.swap.topology import Topology
 
 FloatArray = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]

@@ -10,16 +10,16 @@ import pytest
 from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.analysis.identity import SAME_PERSON_DISTANCE, distance
 from faceweave.analysis.select import match_references, order_faces, pick_faces
+from faceweave.engine import Engine
 from faceweave.faces import Faces
-from faceweave.pipeline import Pipeline
 from faceweave.settings import Settings
 
 Image = npt.NDArray[np.uint8]
 
 
-def test_one_frontal_face_in_each_sample(hopper_pipeline: Pipeline, hopper: Image, astronaut: Image) -> None:
+def test_one_frontal_face_in_each_sample(still_engine: Engine, hopper: Image, astronaut: Image) -> None:
     for image in (hopper, astronaut):
-        faces = hopper_pipeline.analyser.analyse(image)
+        faces = still_engine.analyser.analyse(image)
         assert len(faces) == 1
         face = faces[0]
         assert face.mesh.shape == (478, 3)
@@ -30,18 +30,18 @@ def test_one_frontal_face_in_each_sample(hopper_pipeline: Pipeline, hopper: Imag
         assert np.abs(face.pose).max() < 25  # both portraits are near-frontal
 
 
-def test_pose_follows_a_rolled_image(hopper_pipeline: Pipeline, astronaut: Image) -> None:
+def test_pose_follows_a_rolled_image(still_engine: Engine, astronaut: Image) -> None:
     h, w = astronaut.shape[:2]
     rotated = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0), (w, h))
-    upright = hopper_pipeline.analyser.analyse(astronaut)[0].pose[2]
-    tilted = hopper_pipeline.analyser.analyse(rotated)[0].pose[2]
+    upright = still_engine.analyser.analyse(astronaut)[0].pose[2]
+    tilted = still_engine.analyser.analyse(rotated)[0].pose[2]
     assert abs((upright - tilted) - 20) < 6  # +20° image rotation is counter-clockwise: roll decreases
 
 
 def test_identity_separates_people_and_matches_a_mirrored_photo(
-    hopper_pipeline: Pipeline, hopper: Image, astronaut: Image
+    still_engine: Engine, hopper: Image, astronaut: Image
 ) -> None:
-    analyser = hopper_pipeline.analyser
+    analyser = still_engine.analyser
     embed = [analyser.embed(i, analyser.analyse(i)).embedding for i in (hopper, astronaut, cv2.flip(hopper, 1))]
     assert all(e is not None for e in embed)
     hop, astro, hop_flipped = (e[0] for e in embed if e is not None)
@@ -49,8 +49,8 @@ def test_identity_separates_people_and_matches_a_mirrored_photo(
     assert float(distance(hop, hop_flipped)) < 0.4
 
 
-def test_no_face_in_a_blank_image(hopper_pipeline: Pipeline) -> None:
-    assert len(hopper_pipeline.analyser.analyse(np.full((480, 640, 3), 128, np.uint8))) == 0
+def test_no_face_in_a_blank_image(still_engine: Engine) -> None:
+    assert len(still_engine.analyser.analyse(np.full((480, 640, 3), 128, np.uint8))) == 0
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,10 @@ def test_limits(settings: Settings, expected: int, astronaut: Image) -> None:
     assert len(FaceAnalyser(settings).analyse(side_by_side)) == expected
 
 
-def test_two_faces_side_by_side_are_both_found_and_ordered(hopper_pipeline: Pipeline, astronaut: Image) -> None:
+def test_two_faces_side_by_side_are_both_found_and_ordered(still_engine: Engine, astronaut: Image) -> None:
     small = cv2.resize(astronaut, (256, 256))
     pair = np.hstack([astronaut, cv2.copyMakeBorder(small, 0, 256, 0, 0, cv2.BORDER_REFLECT)])
-    faces = hopper_pipeline.analyser.analyse(pair)
+    faces = still_engine.analyser.analyse(pair)
     assert len(faces) == 2
     left_right = order_faces(faces, "left-right")
     assert faces.centres[left_right[0], 0] < faces.centres[left_right[1], 0]

@@ -16,9 +16,9 @@ from faceweave.analysis.mesh import (
     similarity_3d,
     unsaturated_yaw,
 )
+from faceweave.engine import Engine
+from faceweave.geometry.topology import load_topology
 from faceweave.media.image_io import read_image
-from faceweave.pipeline import Pipeline
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 CANONICAL = load_topology().canonical
@@ -80,17 +80,17 @@ def test_similarity_3d_recovers_a_known_transform() -> None:
     assert np.abs(shift - [300.0, 200.0, 5.0]).max() < 1e-2
 
 
-def test_a_real_frontal_face_reads_frontal_and_mirrors(hopper_pipeline: Pipeline, hopper: Image) -> None:
-    yaw = float(hopper_pipeline.analyser.analyse(hopper)[0].pose[0])
-    mirrored = float(hopper_pipeline.analyser.analyse(np.ascontiguousarray(hopper[:, ::-1]))[0].pose[0])
+def test_a_real_frontal_face_reads_frontal_and_mirrors(still_engine: Engine, hopper: Image) -> None:
+    yaw = float(still_engine.analyser.analyse(hopper)[0].pose[0])
+    mirrored = float(still_engine.analyser.analyse(np.ascontiguousarray(hopper[:, ::-1]))[0].pose[0])
     assert abs(yaw) < 15
     assert abs(yaw + mirrored) < 3
 
 
-def test_real_profiles_read_past_the_fade(hopper_pipeline: Pipeline, testdata: Path) -> None:
+def test_real_profiles_read_past_the_fade(still_engine: Engine, testdata: Path) -> None:
     # Four audience members in near-full profile (far eye hidden behind the nose): the old yaw read 55–58°.
     image = read_image(testdata / "images" / "group_audience_profiles.jpg").image
-    faces = hopper_pipeline.analyser.analyse(image)
+    faces = still_engine.analyser.analyse(image)
     yaws = [float(face.pose[0]) for face in faces if face.size >= 60]
     assert len(yaws) >= 3
     assert all(yaw <= -70 for yaw in yaws), yaws

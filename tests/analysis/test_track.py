@@ -10,12 +10,13 @@ import pytest
 from clip_factory import face_frames, write_clip
 
 from faceweave.analysis.detect import Detections
-from faceweave.analysis.smooth import GainSmoother, MeshSmoother, OneEuroFilter
+from faceweave.analysis.smooth import MeshSmoother, OneEuroFilter
+from faceweave.compose.color import GainSmoother
+from faceweave.engine import BoundEngine, Engine, Stream
+from faceweave.geometry.topology import load_topology
 from faceweave.media.video_io import VideoReader
-from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
-from faceweave.swap.topology import load_topology
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -27,9 +28,10 @@ def moving_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("track") / "moving.mp4", frames, boxes=boxes).path
 
 
-def _run(settings: Settings, clip: Path) -> tuple[Pipeline, list[tuple[int, ...]], list[int]]:
-    pipeline = Pipeline.from_settings(settings, [sample_path("hopper")], mode="video")
-    analyser = pipeline.analyser
+def _run(settings: Settings, clip: Path) -> tuple[Stream, list[tuple[int, ...]], list[int]]:
+    swap = BoundEngine.load(settings, [sample_path("hopper")], mode="video")
+    stream = swap.engine.stream()
+    analyser = swap.analyser
     calls: list[int] = []
     detect = analyser.detect
 
@@ -41,15 +43,16 @@ def _run(settings: Settings, clip: Path) -> tuple[Pipeline, list[tuple[int, ...]
     ids = []
     with VideoReader(clip) as reader:
         for frame in reader:
-            ids.append(tuple(int(i) for i in pipeline.process(frame.image, seconds=float(frame.seconds)).faces.tracks))
-    return pipeline, ids, calls
+            result = swap.process(frame.image, stream, seconds=float(frame.seconds))
+            ids.append(tuple(int(i) for i in result.faces.tracks))
+    return stream, ids, calls
 
 
 def test_track_id_kept_and_detector_runs_every_n_frames(moving_clip: Path) -> None:
-    pipeline, ids, calls = _run(Settings(detect_every=5), moving_clip)
+    stream, ids, calls = _run(Settings(detect_every=5), moving_clip)
     assert ids[:12] == [(0,)] * 12  # one face, one id, from the first frame to the last
     assert ids[12:] == [(), (), ()]  # the face left: no faces, no stale track
-    stats = pipeline.analyser.tracker.stats
+    stats = stream.tracker.stats
     assert stats.tracks_started == 1
     # frames 0, 5, 10 (schedule) + 12 (track lost); the empty frames 13, 14 wait for the schedule
     assert len(calls) == stats.detections == 4
@@ -120,8 +123,8 @@ def test_detection_handed_over_later_starts_the_same_track(moving_clip: Path) ->
     """Live runs the detector beside the tracker: a detection of one frame adopted on the next frame gives the track
     that a detection in place gives, and the frames in between stay tracked without the detector."""
     frames = _frames(moving_clip)
-    inline = Pipeline.from_settings(Settings(detect_every=5), [sample_path("hopper")], mode="video").analyser.tracker
-    beside = Pipeline.from_settings(Settings(detect_every=5), [sample_path("hopper")], mode="video").analyser.tracker
+    inline = Engine.load(Settings(detect_every=5), mode="video").stream().tracker
+    beside = Engine.load(Settings(detect_every=5), mode="video").stream().tracker
     expected = [inline.update(rgb, seconds=i / 25) for i, rgb in enumerate(frames[:6])]
     assert beside.update(frames[0], seconds=0.0, detect=False).mesh.shape[0] == 0  # nothing tracked yet
     assert beside.take_detection() and not beside.take_detection()  # claimed once
@@ -137,7 +140,7 @@ def test_detection_handed_over_later_starts_the_same_track(moving_clip: Path) ->
 
 def test_faces_found_before_a_scene_change_are_not_adopted(moving_clip: Path) -> None:
     frames = _frames(moving_clip)
-    tracker = Pipeline.from_settings(Settings(), [sample_path("hopper")], mode="video").analyser.tracker
+    tracker = Engine.load(Settings(), mode="video").stream().tracker
     found = tracker.find_new(frames[0], tracker.scene)
     assert len(found.faces) == 1
     tracker.reset()  # a reset (or a cut) while the detection ran: its faces belong to the old scene

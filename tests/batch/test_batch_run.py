@@ -14,7 +14,7 @@ from batch_factory import no_face_image, write_faces
 from faceweave.batch import BatchOptions, run_batch
 from faceweave.batch.manifest import Manifest
 from faceweave.cli import main
-from faceweave.media.provenance import read_label
+from faceweave.provenance.label import read_label
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceweave.errors import UsageError
-from faceweave.swap.align import (
+from faceweave.geometry.align import (
     box_mask,
     estimate_alignment,
     from_blob,

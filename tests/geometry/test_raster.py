@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceweave.swap.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
+from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
 
 
 def test_affine_maps_send_vertices_exactly() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceweave.swap.raster import signed_areas
-from faceweave.swap.topology import load_topology
+from faceweave.geometry.raster import signed_areas
+from faceweave.geometry.topology import load_topology
 
 
 def test_852_triangles_all_front_facing_in_the_canonical_face() -> None:

@@ -10,9 +10,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import faceweave.eval as evaluation
+import faceweave.lab.evaluate as evaluate_module
 from faceweave.cli import main
-from faceweave.eval_cases import (
+from faceweave.engine import Engine
+from faceweave.faces import Face, Faces
+from faceweave.lab.eval_cases import (
     GOAL_LANDMARK_ERROR,
     CaseOptions,
     CaseResult,
@@ -20,10 +22,9 @@ from faceweave.eval_cases import (
     measure_scale,
     summarise_cases,
 )
-from faceweave.eval_occluders import draw_microphone, face_hull, find_hand, occluder_kept
-from faceweave.eval_targets import rescale_to_face_width, spread_pick, yaw_bucket, yaw_candidates
-from faceweave.faces import Face, Faces
-from faceweave.pipeline import Pipeline
+from faceweave.lab.eval_occluders import draw_microphone, face_hull, find_hand, occluder_kept
+from faceweave.lab.eval_targets import rescale_to_face_width, spread_pick, yaw_bucket, yaw_candidates
+from faceweave.lab.evaluate import evaluate
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -94,10 +95,10 @@ def test_rescale_never_enlarges() -> None:
         rescale_to_face_width(np.zeros((100, 100, 3), np.uint8), box_face(0, 0, 50, 50), 96)
 
 
-def test_rescaled_real_face_is_found_at_that_width(hopper_pipeline: Pipeline, hopper: Image) -> None:
-    face = hopper_pipeline.analyser.analyse(hopper)[0]
+def test_rescaled_real_face_is_found_at_that_width(still_engine: Engine, hopper: Image) -> None:
+    face = still_engine.analyser.analyse(hopper)[0]
     small, _ = rescale_to_face_width(hopper, face, 64)
-    found = hopper_pipeline.analyser.analyse(small)
+    found = still_engine.analyser.analyse(small)
     assert len(found) == 1
     assert float(found.boxes[0, 2] - found.boxes[0, 0]) == pytest.approx(64, rel=0.15)
     assert measure_scale(64) == pytest.approx(2.5)  # measured at 160 px
@@ -198,7 +199,7 @@ def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cases_on_the_bundled_samples(sample_folder: Path, tmp_path: Path) -> None:
     options = CaseOptions(cases=("yaw", "small", "occluded"), sources=("hopper_01.jpg",), widths_px=(64,))
-    summary = evaluation.evaluate(sample_folder, tmp_path, Settings(), options, pairs=False)
+    summary = evaluate(sample_folder, tmp_path, Settings(), options, pairs=False)
     written = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert written == json.loads(json.dumps(summary))
     cases = written["cases"]
@@ -229,7 +230,7 @@ def test_cli_default_eval_writes_only_the_pair_figure(
 ) -> None:
     figure = {"pairs": 2, "mean_d_source": 0.5}
     calls: list[Any] = []
-    monkeypatch.setattr(evaluation, "evaluate_pairs", lambda *args: calls.append(args) or dict(figure))
+    monkeypatch.setattr(evaluate_module, "evaluate_pairs", lambda *args: calls.append(args) or dict(figure))
     assert main(["eval", "--images", str(sample_folder), "--output", str(tmp_path)]) == 0
     assert len(calls) == 1
     assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8")) == figure  # no "cases" key
@@ -255,8 +256,8 @@ def test_a_hand_is_cut_out_of_the_test_photos(testdata: Path) -> None:
 
 
 @pytest.mark.testdata
-def test_the_clips_hold_turned_faces(testdata: Path, hopper_pipeline: Pipeline) -> None:
+def test_the_clips_hold_turned_faces(testdata: Path, still_engine: Engine) -> None:
     clip = testdata / "video" / "hamilton_short_clip.mp4"  # a profile close-up from frame ~210
-    found = yaw_candidates(hopper_pipeline.analyser, [], [clip], step=30)
+    found = yaw_candidates(still_engine.analyser, [], [clip], step=30)
     assert any(abs(c.yaw) > 45 for c in found)
     assert all(c.origin == clip.name and c.frame % 30 == 0 for c in found)

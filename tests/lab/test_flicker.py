@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from clip_factory import astronaut_head, background, write_clip
 
-from faceweave.flicker import measure_clip, pair_change, similarity_2d
+from faceweave.lab.flicker import measure_clip, pair_change, similarity_2d
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -47,7 +47,7 @@ def test_rigid_smoothing_lowers_flicker_on_real_footage(testdata: Path) -> None:
 
 
 def test_bench_flicker_adds_an_own_face_control(tmp_path: Path) -> None:
-    from faceweave.bench_video import bench_flicker
+    from faceweave.lab.bench_video import bench_flicker
 
     frame = background((256, 192), 0)
     frame[16:176, 48:208] = astronaut_head(160)

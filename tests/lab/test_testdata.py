@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from faceweave.analysis.analyser import FaceAnalyser
-from faceweave.eval import load_photos, run_pairs, summarise
+from faceweave.engine import BoundEngine
+from faceweave.lab.eval import load_photos, run_pairs, summarise
 from faceweave.media.image_io import read_image
-from faceweave.pipeline import Pipeline
 from faceweave.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.testdata]
@@ -37,7 +37,7 @@ def test_identity_moves_to_the_source_on_real_pairs(testdata: Path, tmp_path: Pa
     folder.mkdir()
     for name in ("obama_01.jpg", "biden_02.jpg", "rose_leslie_02.jpg", "deepface_D_01.jpg", "deepface_B_01.jpg"):
         (folder / name).symlink_to(testdata / "images" / name)
-    pipeline = Pipeline.from_settings(Settings(selector="largest"), sources=[folder / "obama_01.jpg"])
+    pipeline = BoundEngine.load(Settings(selector="largest"), sources=[folder / "obama_01.jpg"])
     pairs = [pair for pair, _ in run_pairs(pipeline, load_photos(folder, pipeline))]
     summary = summarise(pairs)
     assert summary["pairs"] == 20

@@ -15,12 +15,12 @@ import pytest
 from clip_factory import face_frames, write_clip
 
 from faceweave import cli
+from faceweave.engine import BoundEngine
 from faceweave.errors import DeviceError
-from faceweave.live import GRAPH_THREADS, LiveOptions, LiveSession, create_session, split_cpus
-from faceweave.media.capture import CapturedFrame, FrameGrabber, open_camera, open_input
-from faceweave.media.live_sinks import RecordSink
+from faceweave.live.capture import CapturedFrame, FrameGrabber, open_camera, open_input
+from faceweave.live.session import GRAPH_THREADS, LiveOptions, LiveSession, create_session, split_cpus
+from faceweave.live.sinks import RecordSink
 from faceweave.media.video_io import VideoReader, probe_video
-from faceweave.pipeline import Pipeline
 from faceweave.runtime import usable_cpu_ids
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
@@ -38,8 +38,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline.from_settings(Settings(), [sample_path("hopper")], mode="video")
+def pipeline() -> BoundEngine:
+    return BoundEngine.load(Settings(), [sample_path("hopper")], mode="video")
 
 
 def _numbered(count: int, interval: float) -> Iterator[tuple[Image, float]]:
@@ -74,10 +74,17 @@ def test_missing_camera_is_a_device_error_with_its_own_exit_code() -> None:
     assert cli.main(["live", "--source", str(sample_path("hopper")), "--camera", "97"]) == cli.EXIT_DEVICE
 
 
-def test_live_file_session_ends_cleanly_and_records_every_frame(clip: Path, pipeline: Pipeline, tmp_path: Path) -> None:
+def test_live_file_session_ends_cleanly_and_records_every_frame(
+    clip: Path, pipeline: BoundEngine, tmp_path: Path
+) -> None:
     info, frames = open_input(str(clip))
     record = tmp_path / "live.mp4"
-    session = LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [RecordSink(record, info)])
+    session = LiveSession(
+        pipeline.engine,
+        pipeline.bindings,
+        FrameGrabber(frames, realtime=False, drop=False),
+        [RecordSink(record, info, Settings())],
+    )
     summary = session.run()
     assert summary.frames == summary.captured == 20 and summary.dropped == 0
     assert probe_video(record).frames == 20
@@ -121,12 +128,12 @@ class _Collect:
         pass
 
 
-def test_realtime_session_finds_the_face_beside_the_tracker_and_swaps_it(clip: Path, pipeline: Pipeline) -> None:
+def test_realtime_session_finds_the_face_beside_the_tracker_and_swaps_it(clip: Path, pipeline: BoundEngine) -> None:
     """A real-time source runs the detector on a thread of its own: the first frame or two pass unswapped while
     the face is found, every later frame is swapped (face centre changed well beyond the encoding noise)."""
     _, frames = open_input(str(clip))
     sink = _Collect()
-    LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [sink]).run()
+    LiveSession(pipeline.engine, pipeline.bindings, FrameGrabber(frames, realtime=True, drop=True), [sink]).run()
     originals, boxes = face_frames((320, 240), 20, with_face=20)
     changed = {}
     for index, image in sink.frames:
@@ -141,26 +148,35 @@ def test_realtime_session_finds_the_face_beside_the_tracker_and_swaps_it(clip: P
     assert swapped == [index for index in changed if index >= min(swapped)], changed
 
 
-def test_source_that_fails_midway_ends_cleanly_and_recording_stays_playable(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_source_that_fails_midway_ends_cleanly_and_recording_stays_playable(
+    pipeline: BoundEngine, tmp_path: Path
+) -> None:
     def dropping() -> Iterator[tuple[Image, float]]:
         for i in range(5):
             yield np.full((120, 160, 3), 40 * i, np.uint8), i / 10
         raise OSError("connection reset by peer")
 
-    from faceweave.media.capture import SourceInfo
+    from faceweave.live.capture import SourceInfo
 
     record = tmp_path / "dropped.mp4"
     grabber = FrameGrabber(dropping(), realtime=False, drop=False)
-    session = LiveSession(pipeline, grabber, [RecordSink(record, SourceInfo("x", 160, 120, 10))])  # type: ignore[arg-type]
+    session = LiveSession(
+        pipeline.engine, pipeline.bindings, grabber, [RecordSink(record, SourceInfo("x", 160, 120, 10), Settings())]
+    )  # type: ignore[arg-type]
     summary = session.run()
     assert summary.frames == 5 and isinstance(grabber.error, OSError)
     assert probe_video(record).frames == 5
 
 
-def test_stop_from_another_thread_finalises_the_recording(clip: Path, pipeline: Pipeline, tmp_path: Path) -> None:
+def test_stop_from_another_thread_finalises_the_recording(clip: Path, pipeline: BoundEngine, tmp_path: Path) -> None:
     info, frames = open_input(str(clip))
     record = tmp_path / "stopped.mp4"
-    session = LiveSession(pipeline, FrameGrabber(frames, realtime=True, drop=True), [RecordSink(record, info)])
+    session = LiveSession(
+        pipeline.engine,
+        pipeline.bindings,
+        FrameGrabber(frames, realtime=True, drop=True),
+        [RecordSink(record, info, Settings())],
+    )
     threading.Timer(0.3, session.stop).start()
     summary = session.run()
     assert 0 < summary.frames < 20
@@ -174,7 +190,7 @@ def test_bench_live_json_line(clip: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_retimed_copy_plays_the_same_frames_faster(clip: Path, tmp_path: Path) -> None:
-    from faceweave.bench_video import resized_copy
+    from faceweave.lab.bench_video import resized_copy
 
     original = probe_video(clip)
     faster = probe_video(resized_copy(clip, None, tmp_path, fps=60))
@@ -184,10 +200,10 @@ def test_retimed_copy_plays_the_same_frames_faster(clip: Path, tmp_path: Path) -
     assert not faster.has_audio  # the old audio would no longer match the frames
 
 
-def test_handoff_starts_the_next_analysis_only_after_the_swap_took_the_last_one(pipeline: Pipeline) -> None:
+def test_handoff_starts_the_next_analysis_only_after_the_swap_took_the_last_one(pipeline: BoundEngine) -> None:
     from faceweave.faces import Faces
-    from faceweave.live import _Analysed, _Handoff
-    from faceweave.media.capture import CapturedFrame
+    from faceweave.live.capture import CapturedFrame
+    from faceweave.live.session import _Analysed, _Handoff
 
     stop = threading.Event()
     handoff = _Handoff(stop)
@@ -209,11 +225,24 @@ def test_handoff_starts_the_next_analysis_only_after_the_swap_took_the_last_one(
 
 
 def test_live_runs_the_detector_less_often_than_video() -> None:
-    from faceweave.live import live_settings
+    from faceweave.engine import Profile
 
     settings = Settings(detect_every=5, live_detect_every=30)
-    assert live_settings(settings).detect_every == 30
-    assert live_settings(Settings(live_detect_every=3)).detect_every == 3
+    assert Profile.resolve(settings, "live").settings_for(settings).detect_every == 30
+    assert Profile.resolve(settings, "video").settings_for(settings).detect_every == 5
+    assert Profile.resolve(Settings(live_detect_every=3), "live").detect_every == 3
+
+
+def test_live_recording_is_labelled_and_watermarked_like_every_output(clip: Path, tmp_path: Path) -> None:
+    """`faceweave live --record` writes the AI label into the container and the watermark into the frames."""
+    from faceweave.provenance.inspect import inspect_file
+
+    record = tmp_path / "live.mp4"
+    argv = ["live", "-s", str(sample_path("hopper")), "--input", str(clip), "--record", str(record), "--no-hud"]
+    assert cli.main(argv) == cli.EXIT_OK
+    lines = inspect_file(record)
+    assert any(line.startswith("label: faceweave") for line in lines), lines
+    assert any(line.startswith("watermark: found") for line in lines), lines
 
 
 @pytest.mark.parametrize(
@@ -251,13 +280,13 @@ class _Affinities(_Collect):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(usable_cpu_ids()) < 2, reason="needs 2 CPUs, Linux")
-def test_a_session_pins_swap_and_analysis_to_halves_and_gives_the_cpus_back(clip: Path, pipeline: Pipeline) -> None:
+def test_a_session_pins_swap_and_analysis_to_halves_and_gives_the_cpus_back(clip: Path, pipeline: BoundEngine) -> None:
     halves = split_cpus()
     assert halves is not None
     before = os.sched_getaffinity(0)
     _, frames = open_input(str(clip))
     sink = _Affinities()
-    LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [sink]).run()
+    LiveSession(pipeline.engine, pipeline.bindings, FrameGrabber(frames, realtime=False, drop=False), [sink]).run()
     assert sink.swap and all(cpus == set(halves[0]) for cpus in sink.swap)
     assert all(graphs and all(cpus == set(halves[1]) for cpus in graphs) for graphs in sink.graphs)
     assert os.sched_getaffinity(0) == before
@@ -265,5 +294,7 @@ def test_a_session_pins_swap_and_analysis_to_halves_and_gives_the_cpus_back(clip
 
     _, frames = open_input(str(clip))
     sink = _Affinities()
-    LiveSession(pipeline, FrameGrabber(frames, realtime=False, drop=False), [sink], pin_cpus=False).run()
+    LiveSession(
+        pipeline.engine, pipeline.bindings, FrameGrabber(frames, realtime=False, drop=False), [sink], pin_cpus=False
+    ).run()
     assert all(cpus == before for cpus in sink.swap)

@@ -24,12 +24,12 @@ import pytest
 from clip_factory import face_frames, write_clip
 
 from faceweave import cli
+from faceweave.engine import BoundEngine
 from faceweave.errors import DeviceError, UsageError
-from faceweave.live import LiveOptions, LiveSession, create_sinks, open_source
-from faceweave.media.capture import CapturedFrame, SourceInfo, open_input
-from faceweave.media.live_sinks import Controls, MjpegSink, RecordSink, VirtualCameraSink, display_problem
+from faceweave.live.capture import CapturedFrame, SourceInfo, open_input
+from faceweave.live.session import LiveOptions, LiveSession, create_sinks, open_source
+from faceweave.live.sinks import Controls, MjpegSink, RecordSink, VirtualCameraSink, display_problem
 from faceweave.media.video_io import probe_video
-from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -46,8 +46,8 @@ def clip_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline.from_settings(Settings(), [sample_path("hopper")], mode="video")
+def pipeline() -> BoundEngine:
+    return BoundEngine.load(Settings(), [sample_path("hopper")], mode="video")
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_live_window_without_display_is_a_clear_device_error_and_records_nothing
 def test_recording_without_frames_leaves_an_existing_file_alone(tmp_path: Path) -> None:
     record = tmp_path / "keep.mp4"
     record.write_bytes(b"an earlier recording")
-    sink = RecordSink(record, INFO)
+    sink = RecordSink(record, INFO, Settings())
     sink.close()
     assert record.read_bytes() == b"an earlier recording" and not list(tmp_path.glob(".*.part"))
 
@@ -239,7 +239,7 @@ def test_window_from_create_sinks_closes_the_sinks_made_before(monkeypatch: pyte
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     with pytest.raises(DeviceError, match="--window"):
-        create_sinks(LiveOptions(input="x.mp4", serve=port, window=True), INFO, Controls())
+        create_sinks(LiveOptions(input="x.mp4", serve=port, window=True), INFO, Controls(), Settings())
     with pytest.raises(ConnectionRefusedError):  # the browser view opened first was closed again
         http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("GET", "/")
 
@@ -282,14 +282,16 @@ def test_stream_url_delivers_every_frame_with_increasing_timestamps(clip_bytes: 
 
 
 def test_stream_dropped_midway_ends_the_session_cleanly_and_the_recording_plays(
-    clip_bytes: bytes, pipeline: Pipeline, tmp_path: Path
+    clip_bytes: bytes, pipeline: BoundEngine, tmp_path: Path
 ) -> None:
     record = tmp_path / "dropped.mp4"
     with _serve(clip_bytes, sent=0.5) as url:
         options = LiveOptions(input=url, record=str(record))
         info, start = open_source(options)  # as `faceweave live --input URL` does: newest frame only
         grabber = start()
-        session = LiveSession(pipeline, grabber, create_sinks(options, info, Controls()))
+        session = LiveSession(
+            pipeline.engine, pipeline.bindings, grabber, create_sinks(options, info, Controls(), Settings())
+        )
         summary = session.run()
     assert isinstance(grabber.error, OSError)  # the cut connection, logged instead of raised
     assert 0 < summary.frames < 20 and summary.frames + summary.dropped == summary.captured

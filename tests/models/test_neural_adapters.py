@@ -11,12 +11,12 @@ import pytest
 from model_factory import SCRFD_BOX, SCRFD_SCORE, arcface_weight, emap_matrix, scrfd_outputs
 
 from faceweave.analysis.scrfd import ScrfdDetector, anchor_centres, decode, letterbox, nms
+from faceweave.engine import BoundEngine
 from faceweave.faces import Faces
+from faceweave.geometry.align import estimate_alignment, paste_back, template_points, warp_face
 from faceweave.models.loader import load_model
-from faceweave.pipeline import Pipeline
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
-from faceweave.swap.align import estimate_alignment, paste_back, template_points, warp_face
 from faceweave.swap.enhance import FaceEnhancer, FrameEnhancer, upscale_tiled
 from faceweave.swap.onnx_swap import ArcFaceEmbedder, InswapperSwapper, Plugins, read_emap, source_latent
 
@@ -122,7 +122,7 @@ def test_pipeline_with_neural_swapper_and_enhancer(stocked: Path) -> None:
     settings = Settings(
         swapper="inswapper_128", enhancer="gfpgan_1.4", detector="mediapipe", model_dir=str(stocked), blend=1.0
     )
-    pipeline = Pipeline.from_settings(settings, sources=[sample_path("hopper")])
+    pipeline = BoundEngine.load(settings, sources=[sample_path("hopper")])
     assert pipeline.bindings[0].latent is not None and pipeline.bindings[0].latent.shape == (512,)
     from faceweave.media.image_io import read_image
 
@@ -131,6 +131,22 @@ def test_pipeline_with_neural_swapper_and_enhancer(stocked: Path) -> None:
     assert result.swapped == (0,)
     diff = np.abs(result.image.astype(int) - target)[_face_box(result.faces)]
     assert diff.mean() < 4.5  # identity-like swapper and enhancer: only resampling changes pixels
+
+
+def test_video_bench_times_the_neural_chain_it_was_asked_for(stocked: Path, tmp_path: Path) -> None:
+    """`bench --video --swapper X` measures X: the stages it reports are the neural chain's, not the mesh swap's."""
+    from clip_factory import face_frames, write_clip
+
+    from faceweave.lab.bench_video import bench_video
+
+    frames, boxes = face_frames((320, 240), 6, with_face=6)
+    clip = write_clip(tmp_path / "clip.mp4", frames, boxes=boxes).path
+    settings = Settings(swapper="inswapper_128", enhancer="gfpgan_1.4", detector="mediapipe", model_dir=str(stocked))
+    figures = bench_video(settings, None, clip, None, report=lambda line: None)
+    assert {"neural swap", "face enhancer"} <= set(figures["stages"])
+    assert not {"remap", "colour", "blend"} & set(figures["stages"])  # no mesh swap ran
+    mesh = bench_video(Settings(detector="mediapipe"), None, clip, None, report=lambda line: None)
+    assert {"remap", "colour", "blend"} <= set(mesh["stages"]) and "neural swap" not in mesh["stages"]
 
 
 def test_analyser_uses_scrfd_when_asked(stocked: Path) -> None:

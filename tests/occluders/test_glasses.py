@@ -9,19 +9,21 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.analysis import glasses as glasses_module
-from faceweave.analysis.glasses import GlassesFinder, GlassesZones, find_glasses
+from faceweave.engine import BoundEngine
+from faceweave.engine.chain import restore
+from faceweave.engine.profile import occluder_kinds
 from faceweave.faces import Face
+from faceweave.geometry.topology import load_topology
 from faceweave.media.image_io import read_image
-from faceweave.pipeline import Pipeline, occluder_kinds, restore
+from faceweave.occluders import glasses as glasses_module
+from faceweave.occluders.glasses import GlassesFinder, GlassesZones, find_glasses
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 
 
-def _face(pipeline: Pipeline, image: Image) -> Face:
+def _face(pipeline: BoundEngine, image: Image) -> Face:
     faces = pipeline.analyser.analyse(image)
     return faces[int(np.argmax(faces.sizes))]
 
@@ -83,8 +85,8 @@ def test_plain_skin_has_no_glasses() -> None:
     assert find_glasses(band, zones) is None
 
 
-def test_hopper_wears_glasses(hopper_pipeline: Pipeline, hopper: Image, finder: GlassesFinder) -> None:
-    face = _face(hopper_pipeline, hopper)
+def test_hopper_wears_glasses(hopper_swap: BoundEngine, hopper: Image, finder: GlassesFinder) -> None:
+    face = _face(hopper_swap, hopper)
     mask = finder(hopper, face)
     assert mask is not None
     share = _mask_share(mask, face)
@@ -95,13 +97,13 @@ def test_hopper_wears_glasses(hopper_pipeline: Pipeline, hopper: Image, finder: 
     assert float(np.median(luma[mask > 0])) < 0.7 * face_luma  # the mask lies on her dark rims
 
 
-def test_astronaut_wears_none(hopper_pipeline: Pipeline, astronaut: Image, finder: GlassesFinder) -> None:
-    assert finder(astronaut, _face(hopper_pipeline, astronaut)) is None
+def test_astronaut_wears_none(hopper_swap: BoundEngine, astronaut: Image, finder: GlassesFinder) -> None:
+    assert finder(astronaut, _face(hopper_swap, astronaut)) is None
 
 
-def test_drawn_frame_is_found(hopper_pipeline: Pipeline, astronaut: Image, finder: GlassesFinder) -> None:
+def test_drawn_frame_is_found(hopper_swap: BoundEngine, astronaut: Image, finder: GlassesFinder) -> None:
     image = astronaut.copy()
-    face = _face(hopper_pipeline, image)
+    face = _face(hopper_swap, image)
     drawn = _draw_glasses(image, face)
     mask = finder(image, face)
     assert mask is not None
@@ -110,11 +112,11 @@ def test_drawn_frame_is_found(hopper_pipeline: Pipeline, astronaut: Image, finde
     assert (mask > 0).sum() < 3 * (drawn > 0).sum()  # ... by a mask not much larger than it
 
 
-def test_target_keeps_its_drawn_frame(hopper_pipeline: Pipeline, astronaut: Image) -> None:
+def test_target_keeps_its_drawn_frame(hopper_swap: BoundEngine, astronaut: Image) -> None:
     image = astronaut.copy()
-    face = _face(hopper_pipeline, image)
+    face = _face(hopper_swap, image)
     drawn = _draw_glasses(image, face)
-    result = hopper_pipeline.process(image).image
+    result = hopper_swap.process(image).image
     inner = cv2.erode(drawn, np.ones((3, 3), np.uint8)) > 0
     changed = np.abs(result.astype(int) - image).max(axis=2)
     assert np.median(changed[inner]) < 3  # the frame's pixels are the original ones
@@ -124,7 +126,7 @@ def test_target_keeps_its_drawn_frame(hopper_pipeline: Pipeline, astronaut: Imag
 
 
 def test_without_glasses_occluders_the_frame_is_painted_over(astronaut: Image) -> None:
-    pipeline = Pipeline.from_settings(Settings(occluders="hands"), sources=[sample_path("hopper")])
+    pipeline = BoundEngine.load(Settings(occluders="hands"), sources=[sample_path("hopper")])
     image = astronaut.copy()
     drawn = _draw_glasses(image, _face(pipeline, image))
     result = pipeline.process(image).image
@@ -154,7 +156,7 @@ def test_occluders_hands_never_builds_the_glasses_finder(monkeypatch: pytest.Mon
         raise AssertionError("GlassesFinder must not be built with occluders='hands'")
 
     monkeypatch.setattr(glasses_module.GlassesFinder, "__init__", refuse)
-    pipeline = Pipeline.from_settings(Settings(occluders="hands"), sources=[sample_path("hopper")])
+    pipeline = BoundEngine.load(Settings(occluders="hands"), sources=[sample_path("hopper")])
     assert pipeline.process(astronaut).swapped == (0,)
 
 
@@ -183,18 +185,16 @@ NO_GLASSES = [
 @pytest.mark.testdata
 @pytest.mark.parametrize("name", NO_GLASSES)
 def test_no_mask_on_faces_without_glasses(
-    testdata: Path, hopper_pipeline: Pipeline, finder: GlassesFinder, name: str
+    testdata: Path, hopper_swap: BoundEngine, finder: GlassesFinder, name: str
 ) -> None:
     image = read_image(testdata / "images" / name).image
-    face = _face(hopper_pipeline, image)
+    face = _face(hopper_swap, image)
     assert _mask_share(finder(image, face), face) < 0.005
 
 
 @pytest.mark.testdata
 @pytest.mark.parametrize("name", ["deepface_A_01.jpg", "deepface_A_02.jpg"])  # dark rectangular frames
-def test_mask_on_faces_with_glasses(
-    testdata: Path, hopper_pipeline: Pipeline, finder: GlassesFinder, name: str
-) -> None:
+def test_mask_on_faces_with_glasses(testdata: Path, hopper_swap: BoundEngine, finder: GlassesFinder, name: str) -> None:
     image = read_image(testdata / "images" / name).image
-    face = _face(hopper_pipeline, image)
+    face = _face(hopper_swap, image)
     assert 0.03 < _mask_share(finder(image, face), face) < 0.2

@@ -7,9 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.analysis import hands as hands_module
-from faceweave.analysis.hands import HandDetector, hand_mask
-from faceweave.pipeline import Pipeline
+from faceweave.engine import BoundEngine
+from faceweave.occluders import hands as hands_module
+from faceweave.occluders.hands import HandDetector, hand_mask
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -41,7 +41,7 @@ def test_mask_covers_palm_and_fingertips_only() -> None:
 
 
 def test_hand_over_the_face_is_kept(monkeypatch: pytest.MonkeyPatch, astronaut: Image) -> None:
-    pipeline = Pipeline.from_settings(Settings(face_shape=0.0), sources=[sample_path("hopper")])
+    pipeline = BoundEngine.load(Settings(face_shape=0.0), sources=[sample_path("hopper")])
     face = pipeline.analyser.analyse(astronaut)[0]
     cheek = face.mesh[205, :2]  # the subject's right cheek
     hand = _open_hand((float(cheek[0]), float(cheek[1])), face.size * 0.5)
@@ -62,5 +62,5 @@ def test_occluders_none_never_loads_hands(monkeypatch: pytest.MonkeyPatch, astro
         raise AssertionError("HandDetector must not be built with occluders='none'")
 
     monkeypatch.setattr(hands_module.HandDetector, "__init__", refuse)
-    pipeline = Pipeline.from_settings(Settings(occluders="none"), sources=[sample_path("hopper")])
+    pipeline = BoundEngine.load(Settings(occluders="none"), sources=[sample_path("hopper")])
     assert pipeline.process(astronaut).swapped == (0,)

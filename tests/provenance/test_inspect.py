@@ -9,10 +9,10 @@ import pytest
 from clip_factory import face_frames, write_clip
 
 from faceweave.cli import _parser, _settings, main
-from faceweave.media.inspection import read_video_label
-from faceweave.media.provenance import label_for, read_label, video_metadata
 from faceweave.media.video_io import VideoReader
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
+from faceweave.provenance.inspect import read_video_label
+from faceweave.provenance.label import label_for, read_label, video_metadata
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 

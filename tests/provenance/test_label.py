@@ -1,4 +1,4 @@
-"""Tests for faceweave.media.provenance and c2pa_sign: labels round-trip through every format, C2PA signs/verifies."""
+"""Tests for faceweave.provenance.label and c2pa_sign: labels round-trip through every format, C2PA signs/verifies."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 from c2pa_factory import Credentials, make_test_credentials
 from PIL import Image
 
+from faceweave.app.output import write_labelled_image
 from faceweave.errors import MediaError, UsageError
-from faceweave.media import c2pa_sign
 from faceweave.media.image_io import read_image, write_image
-from faceweave.media.provenance import (
+from faceweave.provenance import c2pa as c2pa_sign
+from faceweave.provenance.label import (
     DIGITAL_SOURCE_TYPE,
     label_for,
     label_from_video_tags,
@@ -23,10 +24,9 @@ from faceweave.media.provenance import (
     read_label,
     settings_hash,
     video_metadata,
-    write_labelled_image,
     xmp_packet,
 )
-from faceweave.media.watermark import find_watermark
+from faceweave.provenance.watermark import find_watermark
 from faceweave.settings import Settings, load_settings
 
 Pixels = npt.NDArray[np.uint8]

@@ -1,4 +1,4 @@
-"""Tests for faceweave.media.watermark on real public-domain portraits: invisible, survives re-saves, no false hits."""
+"""faceweave.provenance.watermark on real public-domain portraits: invisible, survives re-saves, no false hits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy.typing as npt
 import pytest
 
 from faceweave.errors import UsageError
-from faceweave.media.watermark import embed_watermark, find_watermark, psnr
+from faceweave.provenance.watermark import embed_watermark, find_watermark, psnr
 
 Pixels = npt.NDArray[np.uint8]
 PAYLOAD = 0xFACE_0801

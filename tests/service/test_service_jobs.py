@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_helpers import AUTH, swap_files, wait_job, wait_ready
 
-from faceweave.media.inspection import read_video_label
 from faceweave.media.video_io import probe_video
+from faceweave.provenance.inspect import read_video_label
 from faceweave.samples import sample_path
 from faceweave.service.jobs import JobStore
 from faceweave.service.keys import KeyStore

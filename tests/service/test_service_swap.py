@@ -12,7 +12,7 @@ from PIL import Image
 from service_helpers import AUTH, swap_files
 
 from faceweave.media.image_io import decode_image, read_image
-from faceweave.media.provenance import read_label
+from faceweave.provenance.label import read_label
 from faceweave.samples import sample_path
 from faceweave.service.keys import KeyStore
 

@@ -6,18 +6,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.pipeline import Pipeline
+from faceweave.engine import BoundEngine, Engine
+from faceweave.geometry.topology import load_topology
 from faceweave.swap.eyes import MAX_LIGHTNESS_GAIN, iris_colour, iris_mask, recolour_irises
 from faceweave.swap.source import fill_from_neighbours
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 BLUE_LAB = np.array([110.0, 128.0, 90.0], np.float32)  # a mid-light blue iris (OpenCV 8-bit LAB)
 
 
 @pytest.fixture(scope="module")
-def astronaut_mesh(hopper_pipeline: Pipeline, astronaut: Image) -> npt.NDArray[np.float32]:
-    return hopper_pipeline.analyser.analyse(astronaut).mesh[0]
+def astronaut_mesh(still_engine: Engine, astronaut: Image) -> npt.NDArray[np.float32]:
+    return still_engine.analyser.analyse(astronaut).mesh[0]
 
 
 def test_iris_mask_is_two_small_discs_inside_the_eyes(
@@ -74,11 +74,11 @@ def test_closed_or_tiny_eyes_are_left_alone(astronaut: Image, astronaut_mesh: np
     assert recolour_irises(astronaut, tiny, eyes, BLUE_LAB) is astronaut
 
 
-def test_swap_gives_the_target_the_source_iris_colour(hopper_pipeline: Pipeline, astronaut: Image) -> None:
+def test_swap_gives_the_target_the_source_iris_colour(hopper_swap: BoundEngine, astronaut: Image) -> None:
     eyes = load_topology().eye_triangles
-    source = hopper_pipeline.bindings[0].identity.iris
+    source = hopper_swap.bindings[0].identity.iris
     assert source is not None
-    result = hopper_pipeline.process(astronaut)
+    result = hopper_swap.process(astronaut)
     mesh = result.faces.mesh[0]
     before, after = iris_colour(astronaut, mesh, eyes), iris_colour(result.image, mesh, eyes)
     assert before is not None and after is not None

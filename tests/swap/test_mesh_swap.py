@@ -7,8 +7,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from faceweave.engine import Engine
 from faceweave.faces import Face
-from faceweave.pipeline import Pipeline
 from faceweave.swap.mesh_swap import AtlasLevels, _atlas_step, _warp_texture, mip_choice, turn_fade, up_sample_maps
 from faceweave.swap.source import SourceIdentity
 
@@ -80,29 +80,29 @@ def test_atlas_levels_are_cached_per_texture_and_never_served_for_another() -> N
 
 
 @pytest.fixture(scope="module")
-def large_astronaut(hopper_pipeline: Pipeline, astronaut: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], Face]:
+def large_astronaut(still_engine: Engine, astronaut: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], Face]:
     """Eileen Collins at 3×: a face larger than the work grid, whose maps are up-sampled."""
     image = cv2.resize(astronaut, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
-    faces = hopper_pipeline.analyser.analyse(image)
+    faces = still_engine.analyser.analyse(image)
     return image, faces[int(np.argmax(faces.sizes))]
 
 
 def test_the_swap_stays_inside_the_face_outline(
-    hopper_pipeline: Pipeline, hopper: npt.NDArray[np.uint8], large_astronaut: tuple[npt.NDArray[np.uint8], Face]
+    still_engine: Engine, hopper: npt.NDArray[np.uint8], large_astronaut: tuple[npt.NDArray[np.uint8], Face]
 ) -> None:
     """Past the target face's outline the frame is left as it was, however the source looked beyond its own face:
     Hopper with auburn hair painted over her forehead top. Before, the feathered alpha spread past the outline and
     laid what the atlas held there over the frame (a line of hair colour along the forehead top, a glow of skin
     over the background beside a turned face)."""
-    topology = hopper_pipeline.swapper.topology
-    source_faces = hopper_pipeline.analyser.analyse(hopper)
+    topology = still_engine.topology
+    source_faces = still_engine.analyser.analyse(hopper)
     source_face = source_faces[int(np.argmax(source_faces.sizes))]
     painted = hopper.copy()
     top = np.round(source_face.mesh[topology.forehead_top, :2]).astype(np.int32)
     cv2.polylines(painted, [top[np.argsort(top[:, 0])]], False, (40, 70, 150), round(0.08 * source_face.size))
     identity = SourceIdentity.from_faces([(painted, source_face)], topology, ["painted"])
     image, face = large_astronaut
-    swapper = hopper_pipeline.swapper
+    swapper = still_engine.mesh_swapper
     layer = swapper.render(image, face, identity)
     assert layer is not None
     result = swapper.compose(image, layer, swapper.recolour(layer, face), face)  # no face-shape warp

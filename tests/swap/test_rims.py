@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.pipeline import Pipeline
+from faceweave.engine import Engine
+from faceweave.geometry.topology import load_topology
 from faceweave.swap.rims import MAX_STEP, find_rims, light_ridges, trace
 from faceweave.swap.source import ATLAS_PX, SourceIdentity
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 SKIN = (150, 170, 210)  # BGR
@@ -50,10 +50,10 @@ def test_find_rims_takes_the_lens_loop_and_leaves_the_wrinkle_inside_it() -> Non
     assert found[wrinkles > 0].mean() < 0.1
 
 
-def test_hopper_light_rims_are_filled(hopper_pipeline: Pipeline, hopper: Image) -> None:
+def test_hopper_light_rims_are_filled(still_engine: Engine, hopper: Image) -> None:
     """Her lower rims (amber plastic, lighter than her skin) leave no ghost loops: the light-ridge response along
     the traced loops drops to the level of the skin beside them."""
-    faces = hopper_pipeline.analyser.analyse(hopper)
+    faces = still_engine.analyser.analyse(hopper)
     face = faces[int(np.argmax(faces.sizes))]
     topology = load_topology()
     raw = SourceIdentity.from_faces([(hopper, face)], topology, ["x"], border_mask=False)

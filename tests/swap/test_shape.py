@@ -6,7 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.pipeline import Pipeline
+from faceweave.engine import BoundEngine
+from faceweave.geometry.topology import Topology, load_topology
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 from faceweave.swap.shape import (
@@ -18,7 +19,6 @@ from faceweave.swap.shape import (
     outline_weights,
     reshape,
 )
-from faceweave.swap.topology import Topology, load_topology
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -119,8 +119,8 @@ def test_reshape_without_moves_returns_the_frame(topology: Topology) -> None:
 
 def test_swap_with_face_shape_moves_the_result_toward_the_source_shape(astronaut: npt.NDArray[np.uint8]) -> None:
     topology = load_topology()
-    plain = Pipeline.from_settings(Settings(face_shape=0.0), sources=[sample_path("hopper")])
-    shaped = Pipeline.from_settings(Settings(face_shape=1.0), sources=[sample_path("hopper")])
+    plain = BoundEngine.load(Settings(face_shape=0.0), sources=[sample_path("hopper")])
+    shaped = BoundEngine.load(Settings(face_shape=1.0), sources=[sample_path("hopper")])
     source_shape = plain.bindings[0].identity.shape
 
     def gap(image: npt.NDArray[np.uint8]) -> float:

@@ -8,21 +8,21 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceweave.analysis.glasses import GlassesZones
+from faceweave.engine import BoundEngine
 from faceweave.faces import Face
-from faceweave.pipeline import Pipeline
+from faceweave.geometry.topology import load_topology
+from faceweave.occluders.glasses import GlassesZones
 from faceweave.swap.source import ATLAS_PX, AtlasGeometry, SourceIdentity, fill_from_neighbours, fill_with_detail
-from faceweave.swap.topology import load_topology
 
 Image = npt.NDArray[np.uint8]
 
 
-def _face(pipeline: Pipeline, image: Image) -> Face:
+def _face(pipeline: BoundEngine, image: Image) -> Face:
     faces = pipeline.analyser.analyse(image)
     return faces[int(np.argmax(faces.sizes))]
 
 
-def _identity(pipeline: Pipeline, image: Image, border_mask: bool = True) -> SourceIdentity:
+def _identity(pipeline: BoundEngine, image: Image, border_mask: bool = True) -> SourceIdentity:
     return SourceIdentity.from_faces([(image, _face(pipeline, image))], load_topology(), ["x"], border_mask=border_mask)
 
 
@@ -34,9 +34,9 @@ def _dark_share(texture: Image, zones: GlassesZones) -> float:
 
 
 @pytest.fixture(scope="module")
-def hopper_atlases(hopper_pipeline: Pipeline, hopper: Image) -> tuple[SourceIdentity, SourceIdentity]:
+def hopper_atlases(hopper_swap: BoundEngine, hopper: Image) -> tuple[SourceIdentity, SourceIdentity]:
     """Grace Hopper's atlas as it was photographed (no occluder removal) and as the swap uses it."""
-    return _identity(hopper_pipeline, hopper, border_mask=False), _identity(hopper_pipeline, hopper)
+    return _identity(hopper_swap, hopper, border_mask=False), _identity(hopper_swap, hopper)
 
 
 def test_hopper_frames_are_filled_with_skin(hopper_atlases: tuple[SourceIdentity, SourceIdentity]) -> None:
@@ -72,8 +72,8 @@ def test_frame_over_the_brows_lets_the_target_brows_show(
     assert cleaned.alpha[brows].mean() < 128  # her rims hide her brows: mostly the target's own brows there
 
 
-def test_hair_over_the_forehead_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
-    face = _face(hopper_pipeline, hopper)
+def test_hair_over_the_forehead_is_not_painted(hopper_swap: BoundEngine, hopper: Image) -> None:
+    face = _face(hopper_swap, hopper)
     start, end = (np.round(face.mesh[i, :2]).astype(int) for i in (54, 284))  # across the forehead
     painted = hopper.copy()
     # A lock of red hair: darker and more saturated than her skin, of the same hue.
@@ -89,15 +89,15 @@ def test_hair_over_the_forehead_is_not_painted(hopper_pipeline: Pipeline, hopper
     a, b = (np.round(points[i]).astype(int) for i in (54, 284))
     cv2.line(lock, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 9)
     inner = (lock > 0) & (np.abs(np.arange(ATLAS_PX) - ATLAS_PX / 2) < 0.3 * ATLAS_PX)[None, :]
-    clean = _identity(hopper_pipeline, hopper)
+    clean = _identity(hopper_swap, hopper)
     assert clean.alpha[inner].mean() > 150  # her forehead is painted where no hair lies ...
-    assert _identity(hopper_pipeline, painted).alpha[inner].mean() < 40  # ... and not under the lock
+    assert _identity(hopper_swap, painted).alpha[inner].mean() < 40  # ... and not under the lock
 
 
-def test_hair_hanging_over_the_cheek_edges_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
+def test_hair_hanging_over_the_cheek_edges_is_not_painted(hopper_swap: BoundEngine, hopper: Image) -> None:
     """Red hair down the sides of the face, below the eyes and beyond their outer corners (where a turned target's
     near cheek would stretch it into a streak), is taken out like hair over the forehead."""
-    face = _face(hopper_pipeline, hopper)
+    face = _face(hopper_swap, hopper)
     painted = hopper.copy()
     points = load_topology().uv * (ATLAS_PX - 1)
     locks = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
@@ -107,14 +107,14 @@ def test_hair_hanging_over_the_cheek_edges_is_not_painted(hopper_pipeline: Pipel
         cv2.line(painted, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), (20, 60, 170), thickness)
         a, b = (np.round(points[i]).astype(int) for i in (top, bottom))
         cv2.line(locks, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 9)
-    assert _identity(hopper_pipeline, hopper).alpha[locks > 0].mean() > 200  # her cheeks are painted ...
-    assert _identity(hopper_pipeline, painted).alpha[locks > 0].mean() < 60  # ... and not under the locks
+    assert _identity(hopper_swap, hopper).alpha[locks > 0].mean() > 200  # her cheeks are painted ...
+    assert _identity(hopper_swap, painted).alpha[locks > 0].mean() < 60  # ... and not under the locks
 
 
-def test_hair_reaching_the_brow_tails_is_not_painted(hopper_pipeline: Pipeline, hopper: Image) -> None:
+def test_hair_reaching_the_brow_tails_is_not_painted(hopper_swap: BoundEngine, hopper: Image) -> None:
     """Red hair over the temples that touches the outer ends of the brows (rose_leslie_02's) is hair too: only the
     brows themselves are spared by the hair test, not the wider margin the skin test gives the features."""
-    face = _face(hopper_pipeline, hopper)
+    face = _face(hopper_swap, hopper)
     painted = hopper.copy()
     points = load_topology().uv * (ATLAS_PX - 1)
     locks = np.zeros((ATLAS_PX, ATLAS_PX), np.uint8)
@@ -124,8 +124,8 @@ def test_hair_reaching_the_brow_tails_is_not_painted(hopper_pipeline: Pipeline, 
         cv2.line(painted, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), (20, 60, 170), thickness)
         a, b = (np.round(points[i]).astype(int) for i in (tail, temple))
         cv2.line(locks, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, 7)
-    assert _identity(hopper_pipeline, hopper).alpha[locks > 0].mean() > 140
-    assert _identity(hopper_pipeline, painted).alpha[locks > 0].mean() < 70  # was ~150: kept as "brow"
+    assert _identity(hopper_swap, hopper).alpha[locks > 0].mean() > 140
+    assert _identity(hopper_swap, painted).alpha[locks > 0].mean() < 70  # was ~150: kept as "brow"
 
 
 def test_fill_with_detail_keeps_known_pixels_and_adds_texture() -> None:

@@ -1,0 +1,1 @@
+"""Every output labelled as AI-generated: the label (XMP/EXIF/PNG text, video tags), the invisible watermark, C2PA."""
