@@ -13,8 +13,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
+from faceweave.types import FloatArray, IntArray
 
 # Mesh vertex ids of the five points: image-left eye (iris), image-right eye, nose tip, mouth corners.
 FIVE_POINT_IDS = (468, 473, 4, 61, 291)

@@ -2,8 +2,8 @@
 CPU affinity helpers for the batch workers and the live session's two stages.
 
 faceweave's numpy work is small matrices (poses, similarity fits, skin models): a second OpenBLAS thread never
-helps there and spins after every call, taking a core from OpenCV and MediaPipe. Measured on 2 cores: live
-720p 39 → 45 fps; batch workers 20–30 ms of CPU per image saved (they set the same variables at spawn).
+helps there and spins after every call, taking a core from OpenCV and MediaPipe (figures: docs/benchmarks.md;
+batch workers set the same variables at spawn).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from faceweave.analysis.track import FaceTracker
 from faceweave.faces import Faces
 from faceweave.geometry.topology import load_topology
 from faceweave.settings import Settings
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 Mode = Literal["still", "video"]
 
 log = logging.getLogger(__name__)

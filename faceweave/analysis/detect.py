@@ -6,12 +6,9 @@ import dataclasses
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.compose.resample import shrink, shrink_to_side
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 MEDIAPIPE_SIDE = 640  # px: the longest side BlazeFace is given (it looks at 192 px)
 

@@ -6,12 +6,9 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.errors import ModelError
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 SAME_PERSON_DISTANCE = 0.6
 

@@ -6,12 +6,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.faces import FIVE_POINT_IDS
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 
 def crop_matrix(box: FloatArray, scale: float, crop_px: int) -> FloatArray:

@@ -13,9 +13,7 @@ import numpy.typing as npt
 from faceweave.analysis.detect import Detections
 from faceweave.geometry.align import to_blob
 from faceweave.models.session import Runner
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 STRIDES = (8, 16, 32)
 ANCHORS_PER_CELL = 2

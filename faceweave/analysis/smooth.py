@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.analysis.mesh import similarity_3d
 from faceweave.settings import Smoothing
-
-FloatArray = npt.NDArray[np.float32]
+from faceweave.types import FloatArray
 
 DEFAULT_DT = 1 / 30  # seconds between frames when no timestamps are given
 

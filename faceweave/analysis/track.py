@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.analysis.detect import Detections
 from faceweave.analysis.mesh import MeshEstimator, five_points, head_pose
@@ -24,9 +23,8 @@ from faceweave.analysis.smooth import DEFAULT_DT, MeshSmoother
 from faceweave.compose.resample import shrink
 from faceweave.faces import Faces
 from faceweave.settings import Settings
+from faceweave.types import FloatArray, Image
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
 Detect = Callable[[Image], Detections]
 Embed = Callable[[Faces], FloatArray]
 

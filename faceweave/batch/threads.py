@@ -5,14 +5,13 @@ A worker's parallel pools are OpenCV's (`cv2.setNumThreads`, applied in the work
 loads numpy while it unpickles its target, before any of its own code runs, so the variables must already be in the
 environment it starts with: `worker_environment` sets them in this process only while a worker starts.
 
-Measured on 2 cores (mediapipe 0.10.21): without a budget each worker's spare OpenBLAS thread spun after every
-small BLAS call, ~30 ms of CPU per 160 px image for nothing (76 → 48 ms per file with one thread, same wall time).
+Without a budget each worker's spare OpenBLAS thread spins after every small BLAS call, CPU spent for nothing
+(figures: docs/batch.md).
 MediaPipe's legacy solutions run TFLite/XNNPACK without a thread pool, but a worker's work hops between its main
-thread and six graph threads several times per file. Unpinned, a woken thread often queued behind the other worker
-while the other core sat idle: with two workers each was on a CPU only 83 % of the time (two plain swap loops ran
-1.75x one). So when the workers' budgets fit in the usable CPUs, each worker and the threads its models start are
-pinned to CPUs of their own (`worker_cpus`, `pin_process`): 94-98 % on a CPU, two pinned loops 1.93x one (1.5 ms less
-CPU per file too: its threads stay with their caches). The parent is not pinned: it needs well under 1 ms per file.
+thread and six graph threads several times per file; unpinned, a woken thread often queued behind the other worker
+while the other core sat idle. So when the workers' budgets fit in the usable CPUs, each worker and the threads its
+models start are pinned to CPUs of their own (`worker_cpus`, `pin_process`). The parent is not pinned: it needs
+well under 1 ms per file.
 """
 
 from __future__ import annotations

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.compose.resample import shrink
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 
 def feather(alpha: FloatArray, sigma_px: float, erode_px: float = 0.0) -> FloatArray:

@@ -9,9 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.compose.resample import shrink
+from faceweave.types import FloatArray, Image
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
 GainFilter = Callable[[FloatArray], FloatArray]
 """Temporal state hook: takes this frame's low-resolution (h, w, 3) gain, returns the gain to apply."""
 

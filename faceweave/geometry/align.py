@@ -13,9 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.errors import UsageError
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 # Normalised (0–1) templates; multiply by the crop size. From the public ArcFace / FFHQ conventions.
 TEMPLATES: dict[str, FloatArray] = {

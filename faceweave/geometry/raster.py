@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
+from faceweave.types import FloatArray
+
 IntArray = npt.NDArray[np.int32]
 IdMap = npt.NDArray[np.uint16]
 

@@ -12,8 +12,9 @@ import numpy as np
 import numpy.typing as npt
 from mediapipe.python.solutions import face_mesh_connections as mesh_edges
 
+from faceweave.types import FloatArray
+
 IntArray = npt.NDArray[np.int32]
-FloatArray = npt.NDArray[np.float32]
 
 MESH_POINTS = 468  # tessellated points; 468..477 are the refined iris points
 RIGHT_IRIS_CENTRE = 468  # subject's right eye: image left

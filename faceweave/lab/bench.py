@@ -20,8 +20,8 @@ from faceweave.engine import Bindings, Engine, Mode
 from faceweave.media.image_io import read_image
 from faceweave.samples import sample_path
 from faceweave.settings import Detector, Settings
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 Report = Callable[[str], None]
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 

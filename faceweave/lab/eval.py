@@ -25,8 +25,8 @@ from faceweave.faces import Faces
 from faceweave.media.image_io import read_image, sniff_image, write_image
 from faceweave.occluders.glasses import GlassesFinder
 from faceweave.settings import Settings
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 THUMB_PX = 96
 SAME_PHOTO_DISTANCE = 0.2  # closer than this, two files are one photo (e.g. a rescaled copy)
 

@@ -29,7 +29,7 @@ from faceweave.analysis.identity import SAME_PERSON_DISTANCE, distance
 from faceweave.engine import Bindings, Engine
 from faceweave.errors import NoFaceError
 from faceweave.faces import Face, Faces
-from faceweave.lab.eval import Image, Photo, identity_of, landmark_error, thumbnail, triplet_sheet
+from faceweave.lab.eval import Photo, identity_of, landmark_error, thumbnail, triplet_sheet
 from faceweave.lab.eval_occluders import face_hull, face_width, occluder_kept
 from faceweave.lab.eval_targets import (
     CASES,
@@ -43,6 +43,7 @@ from faceweave.lab.eval_targets import (
 )
 from faceweave.media.image_io import write_image
 from faceweave.settings import Settings
+from faceweave.types import Image
 
 __all__ = ["CASES", "CaseOptions", "CaseResult", "evaluate_cases"]
 

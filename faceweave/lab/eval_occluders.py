@@ -15,8 +15,8 @@ import numpy.typing as npt
 
 from faceweave.faces import Face
 from faceweave.occluders.hands import BONES, PALM, HandDetector, hand_mask
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.uint8]
 """H×W uint8, 255 where the occluder (or the face) is, else 0."""
 

@@ -18,10 +18,11 @@ import numpy.typing as npt
 from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.errors import UsageError
 from faceweave.faces import Face, Faces
-from faceweave.lab.eval import Image, Photo, identity_of
+from faceweave.lab.eval import Photo, identity_of
 from faceweave.lab.eval_occluders import Cutout, draw_microphone, face_width, find_hand, paste_hand
 from faceweave.media.image_io import read_image, sniff_image
 from faceweave.media.video_io import VideoReader, is_video
+from faceweave.types import Image
 
 Mask = npt.NDArray[np.uint8]
 T = TypeVar("T")

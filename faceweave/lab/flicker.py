@@ -19,9 +19,8 @@ import numpy.typing as npt
 from faceweave.engine import Engine, ImageInput
 from faceweave.media.video_io import VideoReader
 from faceweave.settings import Settings, Smoothing
+from faceweave.types import FloatArray, Image
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
 Reference = tuple[int, FloatArray] | None  # (track id, mesh) of the measured face, per frame
 
 

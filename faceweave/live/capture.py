@@ -19,12 +19,11 @@ import av
 import av.container
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.errors import DeviceError, MediaError
 from faceweave.media.video_io import VideoReader, probe_video
+from faceweave.types import Image
 
-Image = npt.NDArray[np.uint8]
 Frames = Iterator[tuple[Image, float]]
 
 log = logging.getLogger(__name__)

@@ -269,7 +269,7 @@ class LiveSession:
         in time (see _Handoff); OpenCV and MediaPipe release the GIL while they work. With `pin_cpus` (and two or
         more CPUs) the swap (this thread) runs on one half of the CPUs, the analysis thread and MediaPipe's graph
         threads on the other, until the run ends: unpinned, a thread woken mid-frame often queued behind the other
-        stage while a core sat idle (d11 at 720p/60 fps, 6 runs each: p95 latency median 37 → 28 ms).
+        stage while a core sat idle (figures: docs/live.md).
         """
         began, interrupted = time.perf_counter(), False
         stream = self.engine.stream()

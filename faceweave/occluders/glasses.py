@@ -21,9 +21,8 @@ import numpy.typing as npt
 from faceweave.faces import Face
 from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
 from faceweave.geometry.topology import Topology
+from faceweave.types import FloatArray, Image
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.uint8]
 BoolMask = npt.NDArray[np.bool_]
 

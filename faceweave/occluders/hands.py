@@ -7,7 +7,8 @@ import numpy as np
 import numpy.typing as npt
 from mediapipe.python.solutions import hands as mp_hands
 
-FloatArray = npt.NDArray[np.float32]
+from faceweave.types import FloatArray
+
 Mask = npt.NDArray[np.uint8]
 
 PALM = (0, 1, 5, 9, 13, 17)  # wrist, thumb base and the four knuckles

@@ -24,10 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from faceweave.errors import UsageError
+from faceweave.types import FloatArray
 
 ImageArray = npt.NDArray[np.uint8]
 """H×W×3 uint8 array, BGR channel order."""
-FloatArray = npt.NDArray[np.float32]
 
 PAYLOAD_BITS = 32
 _CODE_BITS = 64

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.faces import Face
 from faceweave.geometry.align import (
@@ -21,9 +20,7 @@ from faceweave.geometry.align import (
 from faceweave.models.loader import load_model
 from faceweave.models.session import Runner
 from faceweave.settings import Settings
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import Image
 
 
 class FaceEnhancer:

@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))  # (centre, contour) per eye
 LIGHTNESS_SHARE = 1.0  # the iris takes the source's lightness too (blue irises are lighter than brown)

@@ -24,9 +24,7 @@ from faceweave.settings import SwapSettings
 from faceweave.swap.eyes import recolour_irises
 from faceweave.swap.shape import outline_moves, outline_weights, reshape
 from faceweave.swap.source import ATLAS_PX, CHEEK_IDS, AtlasGeometry, SourceIdentity
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 MAX_WORK_SIDE = 288  # the map is piecewise affine and smooth: build it at most this large, then upsample
 TEXTURE_SIDE = 512  # the atlas holds the face in 512 px: rendering larger regions finer adds no detail

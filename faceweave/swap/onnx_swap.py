@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from faceweave.errors import ModelError
 from faceweave.faces import Face
@@ -26,9 +25,7 @@ from faceweave.models.loader import load_model, model_path
 from faceweave.models.session import Runner
 from faceweave.settings import Settings
 from faceweave.swap.enhance import FaceEnhancer, FrameEnhancer
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 ARCFACE = "arcface_w600k_r50"
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
+
 BoolMask = npt.NDArray[np.bool_]
 
 ANGLES_DEG = (-40, 235)  # traced below the eye line and up both sides (the top rims are dark: found elsewhere)

@@ -18,9 +18,7 @@ import numpy.typing as npt
 from faceweave.analysis.mesh import similarity_3d
 from faceweave.geometry.raster import affine_maps, dense_map, far_to_near, rasterise, signed_areas
 from faceweave.geometry.topology import MESH_POINTS, Topology
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 RING = 1.35  # the warp fades out between the outline and this multiple of it (from the outline's centre)
 MAX_MOVE = 0.1  # largest vertex move, as a fraction of the canonical face width

@@ -17,9 +17,7 @@ from faceweave.occluders.glasses import GlassesZones, find_glasses
 from faceweave.swap.eyes import iris_colour
 from faceweave.swap.rims import find_rims
 from faceweave.swap.shape import normalise_shape
-
-FloatArray = npt.NDArray[np.float32]
-Image = npt.NDArray[np.uint8]
+from faceweave.types import FloatArray, Image
 
 ATLAS_PX = 512
 MIRROR_PENALTY = 0.5  # a region seen directly beats the same region borrowed from the other side
