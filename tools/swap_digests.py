@@ -34,6 +34,14 @@ def _digest(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:24]
 
 
+def _video_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            hasher.update(frame.to_ndarray(format="bgr24").tobytes())
+    return hasher.hexdigest()[:24]
+
+
 def _still_cases(images: Path | None, pairs: int) -> list[tuple[str, Path, Path, dict[str, str]]]:
     from faceweave.samples import sample_path
 
@@ -84,11 +92,7 @@ def video_digests(videos: Path, source: Path, seconds: float) -> dict[str, str]:
                 "ultrafast",
             ]
             subprocess.run(command, check=True, capture_output=True)
-            hasher = hashlib.sha256()
-            with av.open(str(output)) as container:
-                for frame in container.decode(video=0):
-                    hasher.update(frame.to_ndarray(format="bgr24").tobytes())
-            digests[f"video {clip.stem}"] = hasher.hexdigest()[:24]
+            digests[f"video {clip.stem}"] = _video_digest(output)
             print(clip.stem, digests[f"video {clip.stem}"], file=sys.stderr)
     return digests
 
@@ -109,11 +113,7 @@ def cli_digests(videos: Path | None, source: Path, target: Path) -> dict[str, st
             command = [sys.executable, "-m", "faceweave", "live", "-s", str(source), "--input", str(clip)]
             command += ["--record", str(record), "--no-watermark", "--no-hud"]
             subprocess.run(command, check=True, capture_output=True)
-            hasher = hashlib.sha256()
-            with av.open(str(record)) as container:
-                for frame in container.decode(video=0):
-                    hasher.update(frame.to_ndarray(format="bgr24").tobytes())
-            digests[f"live {clip.stem}"] = hasher.hexdigest()[:24]
+            digests[f"live {clip.stem}"] = _video_digest(record)
     for key in digests:
         print(key, digests[key], file=sys.stderr)
     return digests

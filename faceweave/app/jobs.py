@@ -11,7 +11,7 @@ import cv2
 
 from faceweave.analysis.analyser import FaceAnalyser
 from faceweave.app.output import write_labelled_image
-from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_input
+from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_input, load_photos
 from faceweave.errors import NoFaceError
 from faceweave.faces import Faces
 from faceweave.media.image_io import check_output_path
@@ -50,10 +50,9 @@ def swap_image_file(
     if settings.c2pa_cert:
         check_signing(Path(settings.c2pa_cert), Path(settings.c2pa_key), extension)
     loaded = load_input(target, settings, name="<target>")  # bad files fail before any model loads
-    sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
-    references = [load_input(item, settings, name="<reference>") for item in references]
+    photos, references = load_photos(sources, references, settings)
     engine = Engine.load(settings)
-    result = run_on_target(engine, engine.bind(sources, references), loaded)
+    result = run_on_target(engine, engine.bind(photos, references), loaded)
     write_labelled_image(output, result.image, settings, alpha=loaded.alpha, swapped=bool(result.swapped))
     return result
 

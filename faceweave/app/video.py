@@ -11,7 +11,7 @@ from pathlib import Path
 
 from faceweave.analysis.track import TrackerStats
 from faceweave.app.output import check_video_signing, labelled_video_writer
-from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_input
+from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_photos
 from faceweave.errors import MediaError, NoFaceError
 from faceweave.media.image_io import sniff_image
 from faceweave.media.video_io import (
@@ -139,10 +139,9 @@ def swap_video_file(
     spec.options(options.crf, options.preset)  # bad --crf/--preset fail now, not after loading models
     check_video_signing(settings, output)
     resolve_span(probe_video(target), start, end)
-    sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
-    references = [load_input(item, settings, name="<reference>") for item in references]
+    photos, references = load_photos(sources, references, settings)
     engine = Engine.load(settings, mode="video")
-    bindings = engine.bind(sources, references)
+    bindings = engine.bind(photos, references)
     return swap_video(engine, bindings, target, output, start=start, end=end, options=options, progress=progress)
 
 

@@ -1,7 +1,16 @@
 """The engine every front door reuses: `Engine` (models, immutable), `Stream` (one run's memory), the chain."""
 
 from faceweave.engine.chain import Binding, Context, FaceTarget, Processor, chain_names
-from faceweave.engine.core import Bindings, BoundEngine, Engine, FrameResult, ImageInput, Prepared, load_input
+from faceweave.engine.core import (
+    Bindings,
+    BoundEngine,
+    Engine,
+    FrameResult,
+    ImageInput,
+    Prepared,
+    load_input,
+    load_photos,
+)
 from faceweave.engine.profile import Mode, Profile
 from faceweave.engine.stream import Stream
 
@@ -21,4 +30,5 @@ __all__ = [
     "Stream",
     "chain_names",
     "load_input",
+    "load_photos",
 ]

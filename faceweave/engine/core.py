@@ -81,6 +81,14 @@ def load_input(item: ImageInput, settings: Settings, name: str = "<array>") -> L
     return read_image(item, max_pixels=settings.max_image_pixels)
 
 
+def load_photos(
+    sources: Sequence[ImageInput], references: Sequence[ImageInput], settings: Settings
+) -> tuple[list[LoadedImage], list[LoadedImage]]:
+    """Every source and reference photo read (and checked) before any model loads: a bad path fails in ms."""
+    loaded = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
+    return loaded, [load_input(item, settings, name="<reference>") for item in references]
+
+
 class Engine:
     """Swaps faces in frames; built once per Settings and mode, then given bindings and frames.
 
@@ -298,10 +306,9 @@ class BoundEngine:
         mode: Mode = "still",
     ) -> BoundEngine:
         """Read every photo (a bad path fails before any model loads), load the engine, bind the sources."""
-        sources = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
-        references = [load_input(item, settings, name="<reference>") for item in references]
+        photos, references = load_photos(sources, references, settings)
         engine = Engine.load(settings, mode)
-        return cls(engine, engine.bind(sources, references))
+        return cls(engine, engine.bind(photos, references))
 
     @property
     def settings(self) -> Settings:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from faceweave.analysis.track import FaceTracker, NewFaces
-from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, Prepared, Stream, load_input
+from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, Prepared, Stream, load_photos
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.faces import Faces
 from faceweave.live.capture import CapturedFrame, FrameGrabber, SourceInfo, open_camera, open_input
@@ -494,10 +494,9 @@ def create_session(
     controls = Controls(hud=options.hud)
     sinks = create_sinks(options, info, controls, settings)
     try:  # every photo is read before any model loads: a bad path fails in milliseconds
-        loaded = [load_input(item, settings, name=f"<source {i}>") for i, item in enumerate(sources)]
-        loaded_references = [load_input(item, settings, name="<reference>") for item in references]
+        photos, loaded_references = load_photos(sources, references, settings)
         engine = Engine.load(settings, mode="live")
-        bindings = engine.bind(loaded, loaded_references)
+        bindings = engine.bind(photos, loaded_references)
     except BaseException:
         _close_after_failure(sinks)
         raise

@@ -16,7 +16,6 @@ import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -296,7 +295,6 @@ class RecordSink:
     """
 
     overlay = False
-    TIME_BASE = Fraction(1, 1000)
 
     def __init__(
         self,
@@ -307,6 +305,7 @@ class RecordSink:
         label: Label | None = None,
     ) -> None:
         video = recording_info(info.name, info.width, info.height, info.fps)
+        self._time_base = video.time_base
         options = options or EncodeOptions(preset="veryfast")
         self._writer = labelled_video_writer(Path(path), video, settings, label=label, options=options)
         self.frames = 0
@@ -316,7 +315,7 @@ class RecordSink:
         """Queue the frame for encoding at its capture time."""
         if self._start is None:
             self._start = captured.seconds
-        self._writer.write(frame, round((captured.seconds - self._start) / self.TIME_BASE))
+        self._writer.write(frame, round((captured.seconds - self._start) / self._time_base))
         self.frames += 1
 
     def close(self) -> None:
