@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench eval eval-cases clean
+.PHONY: demo test test-all lint bench eval eval-cases eval-blind clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 2; }
@@ -41,6 +41,11 @@ eval-cases: $(STAMP)
 	$(BIN)/faceweave eval --images ../shared/testdata/images --videos ../shared/testdata/video \
 		--cases yaw,small,occluded --case-sources obama_01.jpg,rose_leslie_02.jpg,alex_lacamoire_01.jpg \
 		--output out/eval-cases
+
+## blind realism: A/B sheets (real photo vs swap) for a rater in out/blind/sheets, the key in out/blind/key.json;
+## score the rater's answers with  faceweave eval --score-blind out/blind/key.json ratings.jsonl
+eval-blind: $(STAMP)
+	$(BIN)/faceweave eval --blind --images ../shared/testdata/images --videos ../shared/testdata/video --output out/blind
 
 clean:
 	rm -rf $(VENV) out *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -110,9 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings(bench)
 
     evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
-    evaluate.add_argument("--images", type=Path, required=True, help="folder of photos named person_01.jpg ...")
-    evaluate.add_argument("--output", type=Path, required=True, help="folder for summary.json and contact_sheet.png")
+    evaluate.add_argument("--images", type=Path, help="folder of photos named person_01.jpg ...")
+    evaluate.add_argument(
+        "--output", type=Path, help="folder for summary.json and the sheets (--score-blind: a file for the report)"
+    )
     _add_eval_cases(evaluate)
+    _add_eval_blind(evaluate)
     _add_settings(evaluate)
 
     live = commands.add_parser("live", help="real-time swap from a camera, stream or file (Ctrl-C stops)")
@@ -156,9 +159,23 @@ def _add_eval_cases(parser: argparse.ArgumentParser) -> None:
         default="pairs",
         help="comma-separated: pairs (default: every cross-identity pair), yaw, small, occluded",
     )
-    group.add_argument("--videos", type=Path, help="yaw: also take turned faces from the clips in this folder")
+    group.add_argument("--videos", type=Path, help="yaw: turned faces from the clips in this folder; --blind: frames")
     group.add_argument("--case-sources", help="yaw/small/occluded: comma-separated source photo names in --images")
     group.add_argument("--per-bucket", type=int, default=8, help="yaw: at most this many targets per bucket (8)")
+
+
+def _add_eval_blind(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "blind realism (A/B sheets in OUTPUT/sheets/ for a rater, the key in OUTPUT/key.json)"
+    )
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument("--blind", action="store_true", help="write sheets of real photos beside their swaps, and a key")
+    mode.add_argument(
+        "--score-blind", nargs=2, type=Path, metavar=("KEY", "RATINGS"), help="score a rater's ratings.jsonl"
+    )
+    group.add_argument("--seed", type=int, default=0, help="--blind: seed of the pairs, sides and order (0)")
+    group.add_argument("--blind-pairs", type=int, default=30, help="--blind: cross-identity pairs to show (30)")
+    group.add_argument("--markdown", action="store_true", help="--score-blind: print the per-sheet table as Markdown")
 
 
 def _add_video_options(parser: argparse.ArgumentParser) -> None:
@@ -288,6 +305,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from faceweave.lab.eval_cases import CaseOptions
     from faceweave.lab.evaluate import evaluate
 
+    if args.score_blind is not None:
+        return cmd_score_blind(args)
+    if args.images is None or args.output is None:
+        raise UsageError("eval needs --images DIR and --output DIR (or --score-blind KEY RATINGS)")
+    if args.blind:
+        return cmd_eval_blind(args)
     cases = tuple(name.strip() for name in args.cases.split(",") if name.strip())
     sources = tuple(name.strip() for name in (args.case_sources or "").split(",") if name.strip())
     options = CaseOptions(cases=cases, videos=args.videos, sources=sources, per_bucket=args.per_bucket)
@@ -297,6 +320,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"contact sheet: {args.output / 'contact_sheet.png'}")
     if set(cases) - {"pairs"}:
         print(f"case contact sheets: {args.output / 'cases'}")
+    return EXIT_OK
+
+
+def cmd_eval_blind(args: argparse.Namespace) -> int:
+    from faceweave.lab.blind import BlindOptions, run_blind
+
+    options = BlindOptions(args.images, args.videos, seed=args.seed, pairs=args.blind_pairs)
+    summary = run_blind(options, args.output, _settings(args))
+    print(json.dumps(summary, indent=2))
+    print(f"sheets for the rater: {args.output / 'sheets'} (answers: {args.output / 'key.json'})")
+    return EXIT_OK
+
+
+def cmd_score_blind(args: argparse.Namespace) -> int:
+    from faceweave.lab.blind_score import markdown_table, score_blind
+
+    report = score_blind(*args.score_blind)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(markdown_table(report) if args.markdown else json.dumps(report, indent=2))
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from faceweave.analysis.analyser import FaceAnalyser
-from faceweave.engine import BoundEngine
+from faceweave.engine import Engine
 from faceweave.lab.eval import load_photos, run_pairs, summarise
 from faceweave.media.image_io import read_image
 from faceweave.settings import Settings
@@ -37,8 +37,8 @@ def test_identity_moves_to_the_source_on_real_pairs(testdata: Path, tmp_path: Pa
     folder.mkdir()
     for name in ("obama_01.jpg", "biden_02.jpg", "rose_leslie_02.jpg", "deepface_D_01.jpg", "deepface_B_01.jpg"):
         (folder / name).symlink_to(testdata / "images" / name)
-    pipeline = BoundEngine.load(Settings(selector="largest"), sources=[folder / "obama_01.jpg"])
-    pairs = [pair for pair, _ in run_pairs(pipeline, load_photos(folder, pipeline))]
+    engine = Engine.load(Settings(selector="largest"))
+    pairs = [pair for pair, _ in run_pairs(engine, load_photos(folder, engine))]
     summary = summarise(pairs)
     assert summary["pairs"] == 20
     assert summary["closer_to_source_rate"] >= 0.85
