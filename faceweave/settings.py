@@ -141,8 +141,9 @@ class SelectSettings(Section):
     TITLE: ClassVar[str] = "face selection"
 
     selector: Selector = setting(
-        "all",
-        "which target faces to swap; reference: faces like a --reference photo",
+        "largest",
+        "which target faces to swap (largest: one person, in video the one largest when first seen; all: everyone;"
+        " reference: faces like a --reference photo)",
         client=True,
         client_choices=("all", "largest", "index"),  # the service takes no reference photos
     )

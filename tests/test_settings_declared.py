@@ -209,7 +209,12 @@ HASHES_BEFORE = [
 def test_batch_hashes_match_those_before_the_declaration(
     changes: dict[str, Any], image: str, video: str | None
 ) -> None:
-    assert kind_settings_hashes(Settings(**changes)) == {"image": image, "video": video or image}
+    before = {"selector": "all"} | changes  # the default selector was "all" then: its outputs differ, so do hashes
+    assert kind_settings_hashes(Settings(**before)) == {"image": image, "video": video or image}
+
+
+def test_the_default_selector_is_in_the_hash() -> None:
+    assert kind_settings_hashes(Settings()) != kind_settings_hashes(Settings(selector="all"))
 
 
 def test_label_hash_leaves_out_the_fields_declared_unlabelled() -> None:

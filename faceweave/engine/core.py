@@ -29,7 +29,7 @@ from faceweave.media.image_io import LoadedImage, read_image
 from faceweave.settings import Settings
 from faceweave.swap.mesh_swap import FaceMap, MeshSwapper
 from faceweave.swap.source import SourceIdentity
-from faceweave.types import FloatArray, Image
+from faceweave.types import FloatArray, Image, IntArray
 
 ImageInput = str | os.PathLike[str] | Image | LoadedImage
 Bindings = tuple[Binding, ...]
@@ -248,6 +248,8 @@ class Engine:
         if bindings[0].reference is None:
             s = self.settings
             chosen = pick_faces(faces, s.selector, s.face_order, s.face_index)
+            if s.selector == "largest" and stream is not None:
+                chosen = _follow_largest(faces, chosen, stream)
             return faces, tuple((int(i), bindings[0]) for i in chosen)
         faces = self.analyser.embed(frame, faces, tracker=None if stream is None else stream.tracker)
         references = np.array([b.reference for b in bindings], np.float32)
@@ -282,6 +284,19 @@ class Engine:
             else None
             for i, binding in assignments
         )
+
+
+def _follow_largest(faces: Faces, largest: IntArray, stream: Stream) -> IntArray:
+    """In a stream, the face of the followed track while it lives; otherwise the largest face, whose track is then
+    followed (untracked faces: the largest, nothing remembered)."""
+    tracks = faces.tracks
+    if stream.followed is not None:
+        same = np.flatnonzero(tracks == stream.followed)
+        if len(same):
+            return same[:1].astype(np.int64)
+    if len(largest) and tracks[largest[0]] >= 0:
+        stream.followed = int(tracks[largest[0]])
+    return largest
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,9 @@ class Stream:
     def __init__(self, tracker: FaceTracker) -> None:
         self.tracker = tracker
         self._gains: dict[int, GainSmoother] = {}
+        self.followed: int | None = None
+        """(Analysis stage) with `--selector largest`: the track of the face that was largest when first seen, which
+        keeps the swap while its track lives (another face growing larger does not take it over)."""
 
     def gain_filter(self, track_id: int) -> GainFilter | None:
         """(Render stage) the lighting-gain smoother of a track; None for untracked faces (id < 0)."""
@@ -44,3 +47,4 @@ class Stream:
         """Forget everything (before an unrelated sequence of frames): tracks, smoothing, gains."""
         self.tracker.reset()
         self._gains.clear()
+        self.followed = None
