@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="swap only faces like this person; with several, reference i gets source i",
     )
     swap.add_argument("--require-face", action="store_true", help="fail (exit 3) when the target has no face")
+    swap.add_argument("--overwrite", "-y", action="store_true", help="replace an existing output (never an input)")
     _add_video_options(swap)
     _add_settings(swap)
 
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--input", help="video file or stream URL")
     live.add_argument("--realtime", action="store_true", help="play --input at its native rate, as a camera would")
     live.add_argument("--record", type=Path, help="also record the output (.mp4 .mkv .mov .webm)")
+    live.add_argument("--overwrite", "-y", action="store_true", help="replace an existing --record file")
     live.add_argument("--serve", type=int, metavar="PORT", help="browser view on http://127.0.0.1:PORT/ (0: any)")
     live.add_argument("--window", action="store_true", help="show an OpenCV window (needs a display)")
     live.add_argument("--virtual-camera", action="store_true", help="send to a virtual camera (pyvirtualcam)")
@@ -215,9 +217,11 @@ def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_swap(args: argparse.Namespace) -> int:
     from faceweave.app.jobs import swap_image_file as swap_file
+    from faceweave.app.output import check_no_clobber
     from faceweave.app.video import looks_like_video
 
     settings = _settings(args, require_face=args.require_face or None)
+    check_no_clobber(args.output, args.overwrite)
     if looks_like_video(args.target):
         return cmd_swap_video(args, settings)
     video_flags = [
@@ -280,8 +284,12 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    from faceweave.app.output import check_no_clobber, check_not_an_input
     from faceweave.live.session import LiveOptions, create_session
 
+    if args.record is not None:
+        check_not_an_input(args.record, [args.input, *args.source, *(args.reference or [])])
+        check_no_clobber(args.record, args.overwrite)
     options = LiveOptions(
         camera=args.camera, input=args.input, realtime=args.realtime, record=args.record, serve=args.serve,
         window=args.window, virtual_camera=args.virtual_camera, hud=args.hud,

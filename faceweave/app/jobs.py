@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 
 from faceweave.analysis.analyser import FaceAnalyser
-from faceweave.app.output import write_labelled_image
+from faceweave.app.output import check_not_an_input, write_labelled_image
 from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_input, load_photos
 from faceweave.errors import NoFaceError
 from faceweave.faces import Faces
@@ -43,10 +43,12 @@ def swap_image_file(
 ) -> FrameResult:
     """Swap from files to a file, written atomically (the target's alpha channel is kept).
 
-    The output is labelled as AI-generated in its metadata, watermarked when a face was swapped (unless
-    settings.watermark is off) and, when settings.c2pa_cert/c2pa_key are set, signed with a C2PA manifest.
+    Never writes over an input (UsageError). The output is labelled as AI-generated in its metadata, watermarked when
+    a face was swapped (unless settings.watermark is off) and, when settings.c2pa_cert/c2pa_key are set, signed with
+    a C2PA manifest.
     """
     extension = check_output_path(output)
+    check_not_an_input(output, [target, *sources, *references])
     if settings.c2pa_cert:
         check_signing(Path(settings.c2pa_cert), Path(settings.c2pa_key), extension)
     loaded = load_input(target, settings, name="<target>")  # bad files fail before any model loads

@@ -7,9 +7,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
+from faceweave.errors import UsageError
 from faceweave.media.image_io import AlphaArray, ImageArray, check_output_path, encode_image, write_encoded
 from faceweave.media.video_io import Span, VideoInfo
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
@@ -19,6 +21,30 @@ from faceweave.provenance.watermark import embed_watermark
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def check_not_an_input(output: str | os.PathLike[str], inputs: Iterable[object]) -> None:
+    """UsageError when `output` would replace one of the `inputs` (those given as paths): the same path, or the same
+    file under another name (a link). A swap never writes over what it reads, whatever the caller allows."""
+    out = Path(output)
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            continue  # an array or a loaded image: nothing on disk to protect
+        given = Path(item)
+        same = out.resolve() == given.resolve()
+        if not same and out.exists() and given.exists():
+            try:
+                same = out.samefile(given)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"refusing to write '{out}': it is the input '{given}'; choose another output file")
+
+
+def check_no_clobber(output: str | os.PathLike[str], overwrite: bool) -> None:
+    """UsageError when `output` exists and replacing it was not asked for (the CLI's `--overwrite`, `-y`)."""
+    if not overwrite and Path(output).exists():
+        raise UsageError(f"'{output}' exists; pass --overwrite (-y) to replace it, or choose another output file")
 
 
 def write_labelled_image(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceweave.analysis.track import TrackerStats
-from faceweave.app.output import check_video_signing, labelled_video_writer
+from faceweave.app.output import check_not_an_input, check_video_signing, labelled_video_writer
 from faceweave.engine import Bindings, Engine, FrameResult, ImageInput, load_photos
 from faceweave.errors import MediaError, NoFaceError
 from faceweave.media.image_io import sniff_image
@@ -132,9 +132,11 @@ def swap_video_file(
     options: EncodeOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> VideoSummary:
-    """swap_video from files, checking the output path, encoder, target and trim before any model loads."""
+    """swap_video from files, checking the output path (never an input), encoder, target and trim before any model
+    loads."""
     options = options or EncodeOptions()
     extension = check_video_output(output)
+    check_not_an_input(output, [target, *sources, *references])
     spec = resolve_encoder(options, extension)
     spec.options(options.crf, options.preset)  # bad --crf/--preset fail now, not after loading models
     check_video_signing(settings, output)
