@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -443,11 +444,17 @@ def exit_code(error: BaseException) -> int:
     return EXIT_FAILURE
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM raises KeyboardInterrupt: every writer's clean-up (atomic files, the video writer's abort) runs."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 usage, 3 no face, 4 bad media, 6 batch files failed, 1 other)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="faceweave: %(message)s")
     limit_blas_threads()  # the process is ours here: numpy's small matrices need no second (spinning) thread
+    signal.signal(signal.SIGTERM, _interrupt)  # kill, a container stop: unwind as Ctrl-C does, .part files removed
     try:
         return COMMANDS[args.command](args)
     except FaceweaveError as error:
