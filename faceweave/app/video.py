@@ -114,6 +114,8 @@ def swap_video(
                 if progress is not None:
                     progress(_progress(frames, total, time.perf_counter() - began))
             _check_frames(settings, reader.info.path, frames, swapped)
+            exact = bool(reader.info.frames) and reader.span.start is None and reader.span.end is None
+            _check_complete(reader.info.path, frames, total, exact)
     seconds = time.perf_counter() - began
     log.debug("video: %d frames (%d swapped) in %.1f s", frames, swapped, seconds)
     fps = frames / seconds if seconds > 0 else 0.0
@@ -151,6 +153,21 @@ def _progress(frames: int, total: int | None, elapsed: float) -> Progress:
     fps = frames / elapsed if elapsed > 0 else 0.0
     eta = None if total is None or fps <= 0 else max(0.0, (total - frames) / fps)
     return Progress(frames, total, fps, eta)
+
+
+def _check_complete(name: str, frames: int, total: int | None, exact: bool) -> None:
+    """MediaError (inside the writer's block, so nothing is written) when decoding ended well short of the frames the
+    container promises: a truncated or damaged file must not "succeed" with part of the video. Slack: 2 % (at least
+    2 frames) of an exact count, 10 % (at least 5) of one estimated from the duration."""
+    if total is None or total <= 0:
+        return
+    slack = max(2, round(0.02 * total)) if exact else max(5, round(0.1 * total))
+    if frames < total - slack:
+        raise MediaError(
+            name,
+            f"decoding ended after {frames} of the {total} frames the file promises (truncated or damaged)",
+            "repair or download it again; to keep what decodes, re-mux it first (ffmpeg -i in.mp4 -c copy fixed.mp4)",
+        )
 
 
 def _check_frames(settings: Settings, name: str, frames: int, swapped: int) -> None:

@@ -1,0 +1,45 @@
+"""A truncated or damaged video is an error, not a shorter "success"."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from clip_factory import face_frames
+
+from faceweave.app.video import swap_video_file
+from faceweave.errors import MediaError
+from faceweave.samples import sample_path
+from faceweave.settings import Settings
+
+
+def write_faststart(path: Path, count: int) -> None:
+    """An MP4 with its index at the start (as web videos are), so a cut file still opens and decodes in part."""
+    frames = face_frames((160, 120), count, with_face=count)[0]
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=Fraction(25), options={"crf": "23", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")))
+        container.mux(stream.encode())
+
+
+def test_a_video_cut_short_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.mp4"
+    write_faststart(whole, 60)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    output = tmp_path / "out.mp4"
+    with pytest.raises(MediaError, match=r"decoding ended after \d+ of the 60 frames"):
+        swap_video_file([sample_path("hopper")], cut, output, Settings(watermark=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "whole.mp4"]
+
+
+def test_the_whole_video_still_swaps(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.mp4"
+    write_faststart(whole, 30)
+    summary = swap_video_file([sample_path("hopper")], whole, tmp_path / "out.mp4", Settings(watermark=False))
+    assert summary.frames == 30
