@@ -46,6 +46,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.include_router(router)
     _add_exception_handlers(app)
     _add_health(app, service)
+    # The last added runs first: Observe, then CORS (a browser's preflight OPTIONS carries no key and must be answered
+    # before the Gate asks for one), then the Gate, then the routes.
+    app.add_middleware(
+        Gate, auth=service.auth, limiter=service.limiter, limit_for=_limit(config), metrics=service.metrics
+    )
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -54,9 +59,6 @@ def create_app(config: ServiceConfig) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "X-Faces", "X-Faces-Swapped", "Retry-After"],
         )
-    app.add_middleware(
-        Gate, auth=service.auth, limiter=service.limiter, limit_for=_limit(config), metrics=service.metrics
-    )
     app.add_middleware(Observe, metrics=service.metrics)
     return app
 

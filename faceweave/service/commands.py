@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
     if not config.no_auth and not config.api_keys and not KeyStore(config.keys_path).list_keys():
         write(f"warning: no API keys in {config.keys_path}; create one with `faceweave keys create`")
     configure_json_logs()
+    os.umask(0o077)  # the process is the service's: every result, upload and log it writes is private to its user
     write(f"faceweave service on http://{config.host}:{config.port}/ (API docs at /docs)")
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_config=None, access_log=False)
     return 0

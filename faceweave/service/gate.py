@@ -19,15 +19,26 @@ from faceweave.service.security import Authenticator, RateLimiter
 
 log = logging.getLogger("faceweave.service.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_JOB_ROUTE = re.compile(r"^/v1/jobs/[^/]+")
+_JOB_ROUTES = (
+    (re.compile(r"/v1/jobs/[^/]+"), "/v1/jobs/{id}"),
+    (re.compile(r"/v1/jobs/[^/]+/result"), "/v1/jobs/{id}/result"),
+)
+_ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/swap", "/v1/jobs", "/openapi.json", "/docs"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def route_name(path: str) -> str:
-    """A low-cardinality route label for metrics (job ids folded into `{id}`)."""
-    if path.startswith("/v1/jobs/"):
-        return _JOB_ROUTE.sub("/v1/jobs/{id}", path)
-    known = ("/", "/healthz", "/readyz", "/metrics", "/v1/swap", "/v1/jobs", "/openapi.json", "/docs")
-    return path if path in known else "other"
+    """The route template a path matches, for metrics and logs: one of a fixed set (job ids folded into `{id}`),
+    "other" for anything else. Never the raw path: a label per path let unauthenticated requests grow /metrics
+    without bound."""
+    if path in _ROUTES:
+        return path
+    return next((template for pattern, template in _JOB_ROUTES if pattern.fullmatch(path)), "other")
+
+
+def method_name(method: str) -> str:
+    """The HTTP method for metrics, "other" for anything outside the standard set (a client can send any token)."""
+    return method if method in _METHODS else "other"
 
 
 def error_response(error: ServiceError, request_id: str) -> JSONResponse:
@@ -63,7 +74,7 @@ class Observe:
         finally:
             seconds = time.perf_counter() - began
             route = route_name(scope["path"])
-            self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+            self.metrics.requests.labels(method_name(scope["method"]), route, str(status[0])).inc()
             self.metrics.latency.labels(route).observe(seconds)
             state = scope["state"]
             extra = {"request_id": request_id, "method": scope["method"], "route": route, "status": status[0]}

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from faceweave.service.sqlite import transaction
+from faceweave.service.sqlite import PRIVATE_DIR, private_database, private_dir, transaction
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 JobKind = Literal["video", "images"]
@@ -88,9 +88,9 @@ class JobStore:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        (root / "jobs").mkdir(parents=True, exist_ok=True)
-        self.path = root / "jobs.sqlite"
+        self.root = private_dir(root)
+        private_dir(root / "jobs")
+        self.path = private_database(root / "jobs.sqlite")
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
@@ -103,7 +103,7 @@ class JobStore:
         if not valid_job_id(job_id):
             raise ValueError(f"not a job id: {job_id!r}")
         folder = self.root / "jobs" / hashlib.sha256(job_id.encode()).hexdigest()[:32]
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(exist_ok=True, mode=PRIVATE_DIR)
         return folder
 
     def create(

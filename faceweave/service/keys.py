@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faceweave.errors import UsageError
-from faceweave.service.sqlite import transaction
+from faceweave.service.sqlite import private_database, private_dir, transaction
 
 KEY_PREFIX = "fw_"
 RUN_KEY_ID = "run"
@@ -72,8 +72,8 @@ class KeyStore:
     """
 
     def __init__(self, path: Path, run_keys: Sequence[str] = ()) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        self.path = private_database(path)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)

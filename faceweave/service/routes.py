@@ -21,6 +21,7 @@ from faceweave.service.errors import ServiceError
 from faceweave.service.jobs import Job, JobKind, new_job_id
 from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
+from faceweave.service.sqlite import PRIVATE_DIR, write_private
 from faceweave.service.state import Service
 from faceweave.service.uploads import decode_upload, read_upload, store_video
 from faceweave.settings import FIELDS, Declared, Settings
@@ -195,11 +196,11 @@ async def _store_inputs(
     service: Service, job_id: str, sources: Sequence[UploadFile], targets: Sequence[UploadFile]
 ) -> tuple[JobKind, dict[str, list[str]]]:
     folder = service.store.folder(job_id) / "inputs"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(exist_ok=True, mode=PRIVATE_DIR)
     blobs, _ = await _images(service, sources, "source")
     names = {"source": [f"source_{i}.img" for i in range(len(blobs))]}
     for name, blob in zip(names["source"], blobs, strict=True):
-        (folder / name).write_bytes(blob)
+        write_private(folder / name, blob)
     first = await read_upload(targets[0], service.config.max_video_bytes, "target")
     if not first.startswith((b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
         if len(targets) > 1:
@@ -215,7 +216,7 @@ async def _store_inputs(
     names["target"] = []
     for index, blob in enumerate([first, *rest]):
         name = f"target_{index:04d}" + (".jpg" if blob.startswith(b"\xff\xd8\xff") else ".img")
-        (folder / name).write_bytes(blob)
+        write_private(folder / name, blob)
         names["target"].append(name)
     return "images", names
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 from service_helpers import AUTH, swap_files
@@ -131,3 +133,33 @@ def test_health_ready_metrics_and_ui(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "getUserMedia" in page.text and "/v1/swap" in page.text
     assert "/v1/swap" in client.get("/openapi.json").json()["paths"]
+
+
+def test_metrics_labels_stay_bounded_whatever_the_paths(client: TestClient) -> None:  # issue 19, item 7
+    before = client.get("/metrics").text.count("faceweave_http_requests_total{")
+    for i in range(40):  # unauthenticated junk: random job paths, deep paths, odd methods
+        client.get(f"/v1/jobs/x/{i}-{'a' * i}")
+        client.get(f"/v1/jobs/{i}/result/extra")
+        client.get(f"/no/such/{i}")
+        client.request(f"FOO{i}", "/healthz")
+    text = client.get("/metrics").text
+    rows = [line for line in text.splitlines() if line.startswith("faceweave_http_requests_total{")]
+    assert len(rows) <= before + 12  # a few new (method, route, status) rows, not one per request
+    assert all(f"-{'a' * 5}" not in row and "FOO" not in row for row in rows)
+
+
+def test_a_browser_preflight_is_answered_before_the_key_check(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(cors_origins=("https://ui.example",))
+    with TestClient(app) as client:  # issue 19, item 13: the Gate used to answer OPTIONS with 401
+        preflight = client.options(
+            "/v1/swap",
+            headers={
+                "Origin": "https://ui.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "X-API-Key",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
+        unkeyed = client.post("/v1/swap", headers={"Origin": "https://ui.example"})
+        assert unkeyed.status_code == 401  # the real request still needs its key

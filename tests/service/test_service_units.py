@@ -12,6 +12,7 @@ from faceweave.cli import main
 from faceweave.errors import MediaError, NoFaceError, UsageError
 from faceweave.service.config import ServiceConfig, is_loopback
 from faceweave.service.errors import ServiceError, status_for
+from faceweave.service.gate import route_name
 from faceweave.service.keys import KeyStore
 from faceweave.service.security import Authenticator, RateLimiter, presented_key
 
@@ -98,3 +99,26 @@ def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_serve_refuses_no_auth_off_localhost(tmp_path: Path) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_route_names_are_templates() -> None:
+    assert route_name("/v1/jobs/abc") == "/v1/jobs/{id}"
+    assert route_name("/v1/jobs/abc/result") == "/v1/jobs/{id}/result"
+    assert route_name("/v1/jobs/abc/whatever") == "other"
+    assert route_name("/v1/swap") == "/v1/swap" and route_name("/v1/swap/x") == "other"
+
+
+def test_the_service_data_is_private_to_its_user(tmp_path: Path) -> None:  # issue 19, item 12
+    from faceweave.service.jobs import JobStore
+    from faceweave.service.sqlite import write_private
+
+    root = tmp_path / "data"
+    store = JobStore(root)
+    keys = KeyStore(root / "keys.sqlite")
+    keys.create("ci")
+    folder = store.folder("a" * 32)
+    write_private(folder / "upload.img", b"a face")
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (root, root / "jobs", folder)}
+    assert modes == {"data": 0o700, "jobs": 0o700, folder.name: 0o700}
+    for path in (root / "jobs.sqlite", keys.path, folder / "upload.img"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
