@@ -156,26 +156,41 @@ class Manifest:
     def close(self) -> None:
         """Commit what is pending (results recorded are true even when the run stops early), close, unlock."""
         try:
-            with contextlib.suppress(sqlite3.Error):  # never hide the error that stopped the run
+            with contextlib.suppress(sqlite3.Error, MediaError):  # never hide the error that stopped the run
                 self.commit()
         finally:
             self.connection.close()
             self.lock.close()
 
     def commit(self) -> None:
-        """End the open write transaction, if any (writes start one; see the module docstring)."""
-        if self.connection.in_transaction:
-            self.connection.execute("COMMIT")
+        """End the open write transaction, if any (writes start one; see the module docstring); MediaError when the
+        manifest cannot be written (a full disk)."""
+        with self._writing():
+            if self.connection.in_transaction:
+                self.connection.execute("COMMIT")
         self.pending = 0
 
     def _write(self, sql: str, parameters: Sequence[object]) -> sqlite3.Cursor:
-        if not self.connection.in_transaction:
-            self.connection.execute("BEGIN")
-        cursor = self.connection.execute(sql, parameters)
+        with self._writing():
+            if not self.connection.in_transaction:
+                self.connection.execute("BEGIN")
+            cursor = self.connection.execute(sql, parameters)
         self.pending += 1
         if self.pending >= COMMIT_EVERY:
             self.commit()
         return cursor
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """sqlite3's write errors (disk full, I/O) as the one-line MediaError the CLI maps to exit 4."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise MediaError(
+                self.path,
+                f"cannot write the batch manifest ({exc})",
+                "free some space; the outputs written so far are kept and a new run resumes after them",
+            ) from exc
 
     def start_run(self, options: str) -> bool:
         """Begin a run (`options`: JSON of what was asked); returns whether the previous run ended uncleanly."""

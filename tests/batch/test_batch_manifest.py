@@ -18,7 +18,7 @@ from faceweave.batch.manifest import (
     sweep_partial_files,
 )
 from faceweave.batch.runner import kind_settings_hashes
-from faceweave.errors import UsageError
+from faceweave.errors import MediaError, UsageError
 from faceweave.settings import Settings
 
 
@@ -102,3 +102,16 @@ def test_settings_hash_per_kind() -> None:
     assert kind_settings_hashes(Settings(smoothing="none"))["video"] != base["video"]
     assert kind_settings_hashes(Settings(model_dir="/elsewhere")) == base  # changes no pixels
     assert kind_settings_hashes(Settings(blend=0.5))["image"] != base["image"]
+
+
+def test_a_full_disk_is_a_one_line_media_error(tmp_path: Path) -> None:  # issue 19, item 4
+    with Manifest.open(tmp_path) as manifest:
+        manifest.start_run("{}")
+        manifest.commit()
+        pages = manifest.connection.execute("PRAGMA page_count").fetchone()[0]
+        manifest.connection.execute(f"PRAGMA max_page_count = {pages}")  # as a full disk: no page more fits
+        with pytest.raises(MediaError, match=r"cannot write the batch manifest .*full") as raised:
+            for i in range(5000):
+                manifest.fail_early(_item(f"out/{i:05d}-{'x' * 200}.jpg"), "a reason " * 20)
+                manifest.commit()
+        assert "free some space" in str(raised.value) and "\n" not in str(raised.value)
