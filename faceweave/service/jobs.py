@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 from faceweave.service.sqlite import PRIVATE_DIR, private_database, private_dir, transaction
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+MAX_ATTEMPTS = 3  # a job started this many times without finishing (each start died with the process) fails
 JobKind = Literal["video", "images"]
 STATES: tuple[str, ...] = get_args(JobState)
 FINISHED: tuple[str, ...] = ("done", "failed", "cancelled")
@@ -170,13 +171,19 @@ class JobStore:
                 ).rowcount
             )
 
-    def requeue_running(self) -> list[str]:
-        """After a restart: jobs left running by the previous process go back to the queue (ids returned)."""
+    def requeue_running(self, max_attempts: int = MAX_ATTEMPTS) -> list[str]:
+        """After a restart: jobs left running by the previous process go back to the queue (ids returned), unless
+        they have been started `max_attempts` times already: a job that keeps taking the server down fails, with a
+        reason, instead of being retried forever ahead of every other job."""
+        now = time.time()
+        reason = f"stopped the service {max_attempts} times while running; not retried (try a smaller or other file)"
         with self._connect() as db:
-            ids = [row[0] for row in db.execute("SELECT id FROM jobs WHERE state = 'running'")]
             db.execute(
-                "UPDATE jobs SET state = 'queued', progress = 0, updated = ? WHERE state = 'running'", (time.time(),)
+                "UPDATE jobs SET state = 'failed', error = ?, updated = ? WHERE state = 'running' AND attempts >= ?",
+                (reason, now, max_attempts),
             )
+            ids = [row[0] for row in db.execute("SELECT id FROM jobs WHERE state = 'running'")]
+            db.execute("UPDATE jobs SET state = 'queued', progress = 0, updated = ? WHERE state = 'running'", (now,))
         return ids
 
     def queued(self) -> list[str]:

@@ -122,3 +122,21 @@ def test_the_service_data_is_private_to_its_user(tmp_path: Path) -> None:  # iss
     assert modes == {"data": 0o700, "jobs": 0o700, folder.name: 0o700}
     for path in (root / "jobs.sqlite", keys.path, folder / "upload.img"):
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path: Path) -> None:  # issue 19, item 9
+    from faceweave.service.jobs import MAX_ATTEMPTS, JobStore
+
+    store = JobStore(tmp_path)
+    crasher = store.create("video", options={}, inputs={"target": ["target.video"]}).id
+    other = store.create("video", options={}, inputs={"target": ["target.video"]}).id
+    for restart in range(1, MAX_ATTEMPTS + 1):
+        assert store.start(crasher) is not None  # a worker takes it; the process dies (nothing finishes it)
+        requeued = store.requeue_running()  # the next start of the service
+        if restart < MAX_ATTEMPTS:
+            assert requeued == [crasher]
+    assert requeued == []
+    failed = store.get(crasher)
+    assert failed is not None and failed.state == "failed" and failed.attempts == MAX_ATTEMPTS
+    assert failed.error is not None and "not retried" in failed.error
+    assert store.queued() == [other]  # the rest of the queue goes on
