@@ -171,6 +171,16 @@ class JobStore:
                 ).rowcount
             )
 
+    def sweep_partial_files(self) -> int:
+        """Delete the hidden `.NAME….part` files a killed process left in job folders (a result being written when
+        it died); returns how many. Run at start, before any job runs."""
+        removed = 0
+        for part in (self.root / "jobs").glob("*/.*.part"):
+            with contextlib.suppress(OSError):
+                part.unlink()
+                removed += 1
+        return removed
+
     def requeue_running(self, max_attempts: int = MAX_ATTEMPTS) -> list[str]:
         """After a restart: jobs left running by the previous process go back to the queue (ids returned), unless
         they have been started `max_attempts` times already: a job that keeps taking the server down fails, with a

@@ -106,14 +106,20 @@ class JobRunner:
         sources = tuple(read_image(inputs / name, self.max_image_pixels) for name in job.inputs["source"])
         targets = job.inputs["target"]
         output = self.store.folder(job.id) / IMAGES_RESULT
-        with zipfile.ZipFile(_part(output), "w", zipfile.ZIP_STORED) as archive:
-            for index, name in enumerate(targets):
-                target = read_image(inputs / name, self.max_image_pixels)
-                extension = ".jpg" if Path(name).suffix == ".jpg" else ".png"
-                request = SwapInput(sources, digest_sources(blobs), target, settings, extension, job.consent, job.id)
-                archive.writestr(f"{index:04d}{extension}", engine.swap(request).data)
-                self._report(job.id, 0.99 * (index + 1) / len(targets))
-        _part(output).replace(output)
+        try:
+            with zipfile.ZipFile(_part(output), "w", zipfile.ZIP_STORED) as archive:
+                for index, name in enumerate(targets):
+                    target = read_image(inputs / name, self.max_image_pixels)
+                    extension = ".jpg" if Path(name).suffix == ".jpg" else ".png"
+                    request = SwapInput(
+                        sources, digest_sources(blobs), target, settings, extension, job.consent, job.id
+                    )
+                    archive.writestr(f"{index:04d}{extension}", engine.swap(request).data)
+                    self._report(job.id, 0.99 * (index + 1) / len(targets))
+            _part(output).replace(output)
+        except BaseException:  # failed or cancelled half-way: no half-written archive stays behind
+            _part(output).unlink(missing_ok=True)
+            raise
         return IMAGES_RESULT
 
 

@@ -52,7 +52,9 @@ class Service:
         return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base)
 
     def start(self) -> None:
-        """Start workers, re-queue jobs a previous process left running or queued, start the janitor."""
+        """Remove the partial results a killed process left, start workers, re-queue jobs a previous process left
+        running or queued, start the janitor."""
+        self.store.sweep_partial_files()  # before any worker can be writing one
         self.pool.start()
         restored = self.store.requeue_running()
         queued = self.store.queued()

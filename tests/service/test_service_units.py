@@ -140,3 +140,39 @@ def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path:
     assert failed is not None and failed.state == "failed" and failed.attempts == MAX_ATTEMPTS
     assert failed.error is not None and "not retried" in failed.error
     assert store.queued() == [other]  # the rest of the queue goes on
+
+
+def test_partial_results_are_removed_when_a_job_fails_and_at_start(tmp_path: Path) -> None:  # issue 19, item 3
+    import shutil
+
+    from faceweave.samples import sample_path
+    from faceweave.service.jobs import JobStore
+    from faceweave.service.runner import JobRunner
+    from faceweave.settings import Settings
+
+    class Failing:  # a worker engine whose second swap fails (bad media, a bug): the job fails half-way
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def swap(self, request: object) -> object:
+            self.calls += 1
+            if self.calls > 1:
+                raise MediaError("target_1.img", "cannot decode", "send another file")
+            return type("Output", (), {"data": b"an image"})()
+
+    store = JobStore(tmp_path)
+    job = store.create("images", options={}, inputs={"source": ["source_0.img"], "target": ["a.img", "b.img"]})
+    inputs = store.folder(job.id) / "inputs"
+    inputs.mkdir()
+    for name in ("source_0.img", "a.img", "b.img"):
+        shutil.copyfile(sample_path("hopper"), inputs / name)
+    runner = JobRunner(store, Settings(), 10_000_000)
+    assert runner(job.id, Failing()) == "failed"  # type: ignore[arg-type]
+    assert not list(store.folder(job.id).glob(".*.part"))
+
+    left = store.folder(job.id) / ".result.mp4.k3x9f2.part"  # what a process killed mid-video leaves
+    left.write_bytes(b"half a video")
+    kept = store.folder(job.id) / "result.zip"
+    kept.write_bytes(b"a finished result")
+    assert store.sweep_partial_files() == 1
+    assert not left.exists() and kept.exists()
