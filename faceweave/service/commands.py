@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from faceweave.errors import UsageError
@@ -13,6 +13,7 @@ from faceweave.service.keys import KeyStore
 from faceweave.settings import Settings
 
 Write = Callable[[str], None]
+KEYS_ENV = "FACEWEAVE_API_KEYS"
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -21,7 +22,13 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, help=f"jobs, results and keys (default {default_data_dir()})")
-    serve.add_argument("--api-key", action="append", default=[], help="also accept this key for this run (repeatable)")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help=f"also accept this key for this run (repeatable; visible in `ps`: prefer --api-key-file or ${KEYS_ENV})",
+    )
+    serve.add_argument("--api-key-file", type=Path, help="also accept the keys in this file, one a line (# comments)")
     serve.add_argument("--no-auth", action="store_true", help="no API key needed (only with a localhost --host)")
     serve.add_argument("--workers", type=int, default=1, help="worker threads, each with its own models (1)")
     serve.add_argument("--queue-size", type=int, default=8, help="requests that may wait; more get 503 (8)")
@@ -47,13 +54,29 @@ def add_keys_parser(commands: argparse._SubParsersAction) -> None:  # type: igno
     revoke.add_argument("id")
 
 
+def run_keys(given: Sequence[str], file: Path | None, environment: str) -> tuple[str, ...]:
+    """The keys `serve` accepts besides its key store: `--api-key` values, the lines of `--api-key-file` (blank lines
+    and # comments skipped) and the whitespace- or comma-separated `FACEWEAVE_API_KEYS`, each once, in that order."""
+    keys = list(given)
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"cannot read --api-key-file '{file}' ({exc}); give a UTF-8 text file, one key a line"
+            ) from exc
+        keys += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    keys += [key for key in environment.replace(",", " ").split() if key]
+    return tuple(dict.fromkeys(keys))
+
+
 def service_config(args: argparse.Namespace, settings: Settings) -> ServiceConfig:
     """The ServiceConfig the `serve` flags describe."""
     return ServiceConfig(
         data_dir=args.data_dir or default_data_dir(),
         host=args.host,
         port=args.port,
-        api_keys=tuple(args.api_key),
+        api_keys=run_keys(args.api_key, args.api_key_file, os.environ.get(KEYS_ENV, "")),
         no_auth=args.no_auth,
         workers=args.workers,
         queue_size=args.queue_size,

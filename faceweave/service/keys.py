@@ -16,7 +16,7 @@ from faceweave.errors import UsageError
 from faceweave.service.sqlite import private_database, private_dir, transaction
 
 KEY_PREFIX = "fw_"
-RUN_KEY_ID = "run"
+RUN_KEY_ID = "run-"  # + a digest of the key: each key given to `serve` is its own identity (jobs, rate limit)
 """The id reported for keys given with `faceweave serve --api-key` (they exist for that run only)."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -61,6 +61,12 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def run_key_id(secret: str) -> str:
+    """The id of a key given to `serve` (not stored): stable across restarts, so its jobs stay its own, and
+    different for each key (32 bits of a hash of a 16+ character secret reveal nothing usable)."""
+    return RUN_KEY_ID + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
 class KeyStore:
     """Creates, lists, revokes and checks API keys kept in `path` (SQLite, WAL).
 
@@ -85,7 +91,7 @@ class KeyStore:
     @staticmethod
     def _run_digest(secret: str) -> _Digest:
         salt = secrets.token_bytes(16)
-        return _Digest(RUN_KEY_ID, salt, digest(secret, salt), False)
+        return _Digest(run_key_id(secret), salt, digest(secret, salt), False)
 
     def create(self, name: str = "") -> tuple[ApiKey, str]:
         """A new key: its record and the secret, shown once (only its digest is stored)."""
@@ -122,7 +128,7 @@ class KeyStore:
                 found = entry
         if found is None or found.revoked:
             return None
-        return ApiKey(found.key_id, "--api-key" if found.key_id == RUN_KEY_ID else "", "")
+        return ApiKey(found.key_id, "--api-key" if found.key_id.startswith(RUN_KEY_ID) else "", "")
 
     def _stored(self) -> list[_Digest]:
         with self._connect() as db:

@@ -13,13 +13,13 @@ import pytest
 from clip_factory import Clip, decode_all
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from service_helpers import AUTH, swap_files, wait_job, wait_ready
+from service_helpers import API_KEY, AUTH, swap_files, wait_job, wait_ready
 
 from faceweave.media.video_io import probe_video
 from faceweave.provenance.inspect import read_video_label
 from faceweave.samples import sample_path
 from faceweave.service.jobs import JobStore
-from faceweave.service.keys import KeyStore
+from faceweave.service.keys import KeyStore, run_key_id
 from faceweave.service.runner import VIDEO_RESULT
 
 SWAP_CHANGE = 6.0  # mean absolute change inside the face box of a swapped frame (outside it: ~3)
@@ -50,7 +50,7 @@ def test_video_job_lifecycle(make_app: Callable[..., FastAPI], face_clip: Clip, 
         changed = abs(frames[0][y1:y2, x1:x2].astype(int) - face_clip.frames[0][y1:y2, x1:x2].astype(int)).mean()
         assert changed > SWAP_CHANGE
         stored = JobStore(client.app.state.service.config.data_dir).get(job_id)  # type: ignore[attr-defined]
-        assert stored is not None and stored.key_id == "run" and stored.consent == "on file"
+        assert stored is not None and stored.key_id == run_key_id(API_KEY) and stored.consent == "on file"
         assert client.delete(f"/v1/jobs/{job_id}", headers=AUTH).json()["state"] == "deleted"
         assert client.get(f"/v1/jobs/{job_id}", headers=AUTH).status_code == 404
 

@@ -13,7 +13,7 @@ from faceweave.errors import MediaError, NoFaceError, UsageError
 from faceweave.service.config import ServiceConfig, is_loopback
 from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.gate import route_name
-from faceweave.service.keys import KeyStore
+from faceweave.service.keys import KeyStore, run_key_id
 from faceweave.service.security import Authenticator, RateLimiter, presented_key
 
 
@@ -47,7 +47,7 @@ def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
     assert secret.encode() not in (tmp_path / "keys.sqlite").read_bytes()
     auth = Authenticator(store)
     assert auth.key_id({"authorization": f"Bearer {secret}"}) == record.id
-    assert auth.key_id({"x-api-key": "run-key-0123456789abcdef"}) == "run"
+    assert auth.key_id({"x-api-key": "run-key-0123456789abcdef"}) == run_key_id("run-key-0123456789abcdef")
     store.revoke(record.id)
     with pytest.raises(ServiceError) as refused:
         auth.key_id({"x-api-key": secret})
@@ -176,3 +176,29 @@ def test_partial_results_are_removed_when_a_job_fails_and_at_start(tmp_path: Pat
     kept.write_bytes(b"a finished result")
     assert store.sweep_partial_files() == 1
     assert not left.exists() and kept.exists()
+
+
+def test_each_key_given_to_serve_is_its_own_identity(tmp_path: Path) -> None:  # issue 19, item 11
+    first, second = "first-key-0123456789abcdef", "second-key-0123456789abcdef"
+    auth = Authenticator(KeyStore(tmp_path / "keys.sqlite", run_keys=(first, second)))
+    ids = auth.key_id({"x-api-key": first}), auth.key_id({"x-api-key": second})
+    assert ids[0] != ids[1]  # their jobs and rate limits are apart (they were one identity, "run")
+    again = Authenticator(KeyStore(tmp_path / "keys.sqlite", run_keys=(second, first)))
+    assert again.key_id({"x-api-key": first}) == ids[0]  # the same after a restart: its jobs stay its own
+    assert first[:8] not in ids[0]
+
+
+def test_serve_takes_keys_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    from faceweave.service.commands import run_keys
+
+    file = tmp_path / "keys.txt"
+    file.write_text("# the CI key\nfile-key-0123456789abcdef\n\n  other-key-0123456789abcdef  \n", encoding="utf-8")
+    keys = run_keys(["flag-key-0123456789abcdef"], file, "env-key-0123456789abcdef, file-key-0123456789abcdef")
+    assert keys == (
+        "flag-key-0123456789abcdef",
+        "file-key-0123456789abcdef",
+        "other-key-0123456789abcdef",
+        "env-key-0123456789abcdef",
+    )
+    with pytest.raises(UsageError, match="cannot read --api-key-file"):
+        run_keys([], tmp_path / "missing.txt", "")
