@@ -41,7 +41,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
         finally:
             service.stop()
 
-    app = FastAPI(title="faceweave", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(  # no /docs or /redoc: their pages load scripts from a CDN (blank offline); /openapi.json stays
+        title="faceweave",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.service = service
     app.include_router(router)
     _add_exception_handlers(app)

@@ -107,7 +107,7 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
         write(f"warning: no API keys in {config.keys_path}; create one with `faceweave keys create`")
     configure_json_logs()
     os.umask(0o077)  # the process is the service's: every result, upload and log it writes is private to its user
-    write(f"faceweave service on http://{config.host}:{config.port}/ (API docs at /docs)")
+    write(f"faceweave service on http://{config.host}:{config.port}/ (OpenAPI schema at /openapi.json)")
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_config=None, access_log=False)
     return 0
 

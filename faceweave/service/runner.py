@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class JobRunner:
             self.store.remove_files(job_id)
             return "cancelled"
         except FaceweaveError as exc:
-            return self._end(job_id, "failed", error=str(exc))
+            return self._end(job_id, "failed", error=self._public(job_id, str(exc)))
         except Exception as exc:  # a bug must fail the job, not the worker
             log.exception("job failed", extra={"job_id": job_id})
             return self._end(job_id, "failed", error=f"internal error ({type(exc).__name__})")
@@ -62,6 +63,14 @@ class JobRunner:
             "job done", extra={"job_id": job_id, "kind": job.kind, "seconds": seconds, "models": model_names(settings)}
         )
         return self._end(job_id, "done", result=result)
+
+    def _public(self, job_id: str, message: str) -> str:
+        """An error message fit for the client: the server's paths (the job's folder, the data directory) left out,
+        only the file names the client knows remain."""
+        folder = self.store.folder(job_id)
+        for prefix in (folder / "inputs", folder, self.store.root):
+            message = message.replace(f"{prefix}{os.sep}", "").replace(str(prefix), "<data>")
+        return message
 
     def _cancelled(self, job_id: str) -> bool:
         job = self.store.get(job_id)

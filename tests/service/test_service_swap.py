@@ -163,3 +163,12 @@ def test_a_browser_preflight_is_answered_before_the_key_check(make_app: Callable
         assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
         unkeyed = client.post("/v1/swap", headers={"Origin": "https://ui.example"})
         assert unkeyed.status_code == 401  # the real request still needs its key
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:  # issue 19, item 14
+    for answer in (client.get("/"), client.get("/v1/jobs/none", headers=AUTH), client.get("/healthz")):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert client.get("/docs").status_code == 404  # its page loads scripts from a CDN: not served
+    assert client.get("/openapi.json").status_code == 200

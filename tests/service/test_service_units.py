@@ -202,3 +202,28 @@ def test_serve_takes_keys_from_a_file_and_the_environment(tmp_path: Path) -> Non
     )
     with pytest.raises(UsageError, match="cannot read --api-key-file"):
         run_keys([], tmp_path / "missing.txt", "")
+
+
+def test_a_job_error_names_files_not_server_paths(tmp_path: Path) -> None:  # issue 19, item 14
+    import shutil
+
+    from faceweave.samples import sample_path
+    from faceweave.service.jobs import JobStore
+    from faceweave.service.runner import JobRunner
+    from faceweave.settings import Settings
+
+    store = JobStore(tmp_path / "data")
+    job = store.create("images", options={}, inputs={"source": ["source_0.img"], "target": ["a.img"]})
+    inputs = store.folder(job.id) / "inputs"
+    inputs.mkdir()
+    for name in ("source_0.img", "a.img"):
+        shutil.copyfile(sample_path("hopper"), inputs / name)
+
+    class Refusing:
+        def swap(self, request: object) -> object:
+            raise MediaError(str(inputs / "a.img"), "cannot decode", f"check {store.root / 'jobs.sqlite'}")
+
+    assert JobRunner(store, Settings(), 10_000_000)(job.id, Refusing()) == "failed"  # type: ignore[arg-type]
+    failed = store.get(job.id)
+    assert failed is not None and failed.error is not None
+    assert "a.img" in failed.error and str(tmp_path) not in failed.error
