@@ -35,6 +35,11 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     serve.add_argument("--max-upload-mb", type=float, default=20, help="largest image upload (20)")
     serve.add_argument("--max-video-mb", type=float, default=200, help="largest video upload (200)")
     serve.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, in pixels (40e6)")
+    serve.add_argument(
+        "--max-video-frame-pixels", type=int, default=3840 * 2160, help="largest video frame, in pixels (4K UHD)"
+    )
+    serve.add_argument("--max-video-seconds", type=float, default=600, help="longest video job, in seconds (600)")
+    serve.add_argument("--max-video-frames", type=int, default=30_000, help="most frames in a video job (30000)")
     serve.add_argument("--rate-limit", type=int, default=120, help="requests per minute per key; 0: none (120)")
     serve.add_argument("--result-ttl", type=float, default=3600, help="seconds job results are kept (3600)")
     serve.add_argument("--require-consent", action="store_true", help="refuse swaps without a consent statement")
@@ -83,6 +88,9 @@ def service_config(args: argparse.Namespace, settings: Settings) -> ServiceConfi
         max_upload_bytes=int(args.max_upload_mb * MB),
         max_video_bytes=int(args.max_video_mb * MB),
         max_image_pixels=args.max_pixels,
+        max_video_frame_pixels=args.max_video_frame_pixels,
+        max_video_seconds=args.max_video_seconds,
+        max_video_frames=args.max_video_frames,
         rate_limit=args.rate_limit,
         result_ttl_s=args.result_ttl,
         require_consent=args.require_consent,

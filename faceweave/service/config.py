@@ -7,6 +7,8 @@ import ipaddress
 from pathlib import Path
 
 from faceweave.errors import UsageError
+from faceweave.media.video_io import VideoInfo
+from faceweave.service.errors import ServiceError
 from faceweave.settings import CLIENT_FIELDS, Settings
 
 MB = 1024 * 1024
@@ -32,6 +34,32 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class VideoLimits:
+    """What one video job may ask for, checked from the container before a frame is decoded."""
+
+    frame_pixels: int
+    seconds: float
+    frames: int
+    total_pixels: int
+
+    def check(self, info: VideoInfo) -> None:
+        """ServiceError 413 naming the limit a video passes (its frame size, length, frame count or total work)."""
+        width, height = info.width, info.height
+        seconds = float(info.duration or 0.0)
+        frames = info.frames or round(seconds * float(info.fps or 0))
+        if width * height > self.frame_pixels:
+            raise ServiceError(413, f"video frames of {width}×{height} exceed the limit of {self.frame_pixels} pixels")
+        if seconds > self.seconds:
+            raise ServiceError(413, f"the video lasts {seconds:.0f} s, over the limit of {self.seconds:.0f} s")
+        if frames > self.frames:
+            raise ServiceError(413, f"the video has {frames} frames, over the limit of {self.frames}")
+        if frames * width * height > self.total_pixels:
+            raise ServiceError(
+                413, f"the video is {frames} frames of {width}×{height}, over the limit of {self.total_pixels} pixels"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class ServiceConfig:
     """The operator's choices for `faceweave serve` / `create_app`.
 
@@ -51,6 +79,12 @@ class ServiceConfig:
     max_upload_bytes: int = 20 * MB
     max_video_bytes: int = 200 * MB
     max_image_pixels: int = 40_000_000
+    max_video_frame_pixels: int = 3840 * 2160
+    """A video job's frames may be at most this large (4K UHD): far below the still limit, since a job holds many."""
+    max_video_seconds: float = 600.0
+    max_video_frames: int = 30_000
+    max_video_total_pixels: int = 30_000 * 1920 * 1080 // 2
+    """Frames × pixels per frame of one video job (the work it asks for): 10 min of 1080p at 25 fps fits."""
     max_batch_images: int = 50
     rate_limit: int = 120
     """Requests per minute per API key on the POST endpoints (0: no limit)."""
@@ -75,6 +109,10 @@ class ServiceConfig:
             "max_upload_bytes": (self.max_upload_bytes, 1024, 10**10),
             "max_video_bytes": (self.max_video_bytes, 1024, 10**11),
             "max_image_pixels": (self.max_image_pixels, 1, 10**10),
+            "max_video_frame_pixels": (self.max_video_frame_pixels, 1, 10**10),
+            "max_video_seconds": (self.max_video_seconds, 0.001, 10**7),
+            "max_video_frames": (self.max_video_frames, 1, 10**9),
+            "max_video_total_pixels": (self.max_video_total_pixels, 1, 10**15),
             "max_batch_images": (self.max_batch_images, 1, 10_000),
             "rate_limit": (self.rate_limit, 0, 10**7),
             "retry_after_s": (self.retry_after_s, 1, 3600),
@@ -86,6 +124,13 @@ class ServiceConfig:
             raise UsageError("result_ttl_s and janitor_interval_s must be positive")
         if any(len(key) < 16 for key in self.api_keys):
             raise UsageError("an --api-key must be at least 16 characters; `faceweave keys create` makes good ones")
+
+    @property
+    def video_limits(self) -> VideoLimits:
+        """What one video job may ask for (checked from the container before decoding)."""
+        return VideoLimits(
+            self.max_video_frame_pixels, self.max_video_seconds, self.max_video_frames, self.max_video_total_pixels
+        )
 
     @property
     def keys_path(self) -> Path:

@@ -205,7 +205,7 @@ async def _store_inputs(
     if not first.startswith((b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
         if len(targets) > 1:
             raise ServiceError(422, "a video job takes exactly one `target` video")
-        name = await run_in_threadpool(store_video, first, folder, service.config.max_image_pixels)
+        name = await run_in_threadpool(store_video, first, folder, service.config.video_limits)
         return "video", {**names, "target": [name]}
     if len(targets) > service.config.max_batch_images:
         raise ServiceError(413, f"at most {service.config.max_batch_images} images per job, got {len(targets)}")

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from faceweave.errors import MediaError
 from faceweave.media.image_io import LoadedImage, decode_image
 from faceweave.media.video_io import is_video, probe_video
+from faceweave.service.config import VideoLimits
 from faceweave.service.errors import ServiceError
 
 _CHUNK = 1024 * 1024
@@ -40,8 +41,8 @@ def decode_upload(data: bytes, role: str, max_pixels: int) -> LoadedImage:
         raise ServiceError(status, str(exc)) from exc
 
 
-def store_video(data: bytes, folder: Path, max_pixels: int) -> str:
-    """Write an uploaded video as `target.mp4`-like file after probing it (415 when no video, 413 too large)."""
+def store_video(data: bytes, folder: Path, limits: VideoLimits) -> str:
+    """Write an uploaded video as `target.mp4`-like file after probing it (415 when no video, 413 over `limits`)."""
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=False) as handle:
         handle.write(data)
     probe = Path(handle.name)
@@ -55,10 +56,11 @@ def store_video(data: bytes, folder: Path, max_pixels: int) -> str:
     except ServiceError:
         probe.unlink(missing_ok=True)
         raise
-    width, height = info.width, info.height
-    if width * height > max_pixels:
+    try:
+        limits.check(info)
+    except ServiceError:
         probe.unlink(missing_ok=True)
-        raise ServiceError(413, f"video frames of {width}×{height} exceed the limit of {max_pixels} pixels")
+        raise
     name = "target.video"
     probe.replace(folder / name)
     return name

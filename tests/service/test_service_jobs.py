@@ -157,3 +157,21 @@ def test_warm_engine_reuses_source_identity(make_app: Callable[..., FastAPI]) ->
             assert client.post("/v1/swap", files=swap_files(), headers=AUTH).status_code == 200
         pool = client.app.state.service.pool  # type: ignore[attr-defined]
         assert pool.submit(lambda engine: engine.cached).result(10) == (1, 1)  # one pipeline, one identity
+
+
+@pytest.mark.parametrize(
+    ("limit", "words"),
+    [
+        ({"max_video_frame_pixels": 100 * 100}, "exceed the limit of 10000 pixels"),
+        ({"max_video_seconds": 0.2}, "over the limit of 0 s"),
+        ({"max_video_frames": 3}, "over the limit of 3"),
+        ({"max_video_total_pixels": 3 * 320 * 240}, "over the limit of 230400 pixels"),
+    ],
+)
+def test_a_video_job_over_a_limit_is_refused_before_decoding(
+    make_app: Callable[..., FastAPI], face_clip: Clip, limit: dict[str, float], words: str
+) -> None:  # issue 19, item 5: a small file could ask for gigabytes of frames or hours of work
+    with TestClient(make_app(warm_up=False, **limit)) as client:
+        response = client.post("/v1/jobs", files=_video_files(face_clip), headers=AUTH)
+        assert response.status_code == 413 and words in response.json()["detail"]
+        assert client.get("/metrics").text.count('faceweave_jobs{state="queued"} 0.0') == 1
