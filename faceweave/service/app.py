@@ -56,7 +56,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # The last added runs first: Observe, then CORS (a browser's preflight OPTIONS carries no key and must be answered
     # before the Gate asks for one), then the Gate, then the routes.
     app.add_middleware(
-        Gate, auth=service.auth, limiter=service.limiter, limit_for=_limit(config), metrics=service.metrics
+        Gate,
+        auth=service.auth,
+        limiter=service.limiter,
+        limit_for=_limit(config),
+        metrics=service.metrics,
+        queue_full=lambda: service.pool.full,
+        retry_after_s=config.retry_after_s,
     )
     if config.cors_origins:
         app.add_middleware(

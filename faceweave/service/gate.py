@@ -97,19 +97,29 @@ class Observe:
 
 
 class Gate:
-    """Guards /v1/: 401/403 without a valid key, 429 over the key's rate, 413 when the body passes its limit.
+    """Guards /v1/: 401/403 without a valid key, 429 over the key's rate, 503 when the queue is full, 413 when the
+    body passes its limit.
 
     All of it happens before the body is read, so a rejected upload costs no parsing.
     """
 
     def __init__(
-        self, app: ASGIApp, auth: Authenticator, limiter: RateLimiter, limit_for: Callable[[str], int], metrics: Metrics
+        self,
+        app: ASGIApp,
+        auth: Authenticator,
+        limiter: RateLimiter,
+        limit_for: Callable[[str], int],
+        metrics: Metrics,
+        queue_full: Callable[[], bool] = lambda: False,
+        retry_after_s: int = 2,
     ) -> None:
         self.app = app
         self.auth = auth
         self.limiter = limiter
         self.limit_for = limit_for
         self.metrics = metrics
+        self.queue_full = queue_full
+        self.retry_after_s = retry_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -121,12 +131,21 @@ class Gate:
             state["key_id"] = self.auth.key_id(headers)
             if scope["method"] == "POST":
                 self._rate(state["key_id"])
+                self._room()
             limit = self.limit_for(scope["path"])
             _check_length(headers.get("content-length"), limit)
         except ServiceError as error:
             await error_response(error, state.get("request_id", "-"))(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)
+
+    def _room(self) -> None:
+        """503 before the upload is read when every worker is busy and the queue is full (it used to come only
+        after the whole body had been received)."""
+        if self.queue_full():
+            self.metrics.rejected.labels("queue").inc()
+            headers = {"Retry-After": str(self.retry_after_s)}
+            raise ServiceError(503, "all workers are busy (the queue is full); retry later", headers)
 
     def _rate(self, key_id: str) -> None:
         try:

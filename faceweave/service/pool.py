@@ -75,6 +75,11 @@ class WorkerPool:
         return self._queue.qsize()
 
     @property
+    def full(self) -> bool:
+        """Whether a new task would be refused now (`queue_size` tasks wait)."""
+        return self._queue.qsize() >= self._limit
+
+    @property
     def busy(self) -> int:
         """Workers running a task now."""
         return self._busy

@@ -23,7 +23,7 @@ from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.sqlite import PRIVATE_DIR, write_private
 from faceweave.service.state import Service
-from faceweave.service.uploads import decode_upload, read_upload, store_video
+from faceweave.service.uploads import IMAGE_MAGIC, decode_upload, read_head, read_upload, spool_video, store_video
 from faceweave.settings import FIELDS, Declared, Settings
 
 log = logging.getLogger(__name__)
@@ -201,16 +201,17 @@ async def _store_inputs(
     names = {"source": [f"source_{i}.img" for i in range(len(blobs))]}
     for name, blob in zip(names["source"], blobs, strict=True):
         write_private(folder / name, blob)
-    first = await read_upload(targets[0], service.config.max_video_bytes, "target")
-    if not first.startswith((b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")):
+    head = await read_head(targets[0])
+    if not head.startswith(IMAGE_MAGIC):  # a video: streamed to disk, never held in memory
         if len(targets) > 1:
             raise ServiceError(422, "a video job takes exactly one `target` video")
-        name = await run_in_threadpool(store_video, first, folder, service.config.video_limits)
+        spooled = await spool_video(targets[0], head, folder, service.config.max_video_bytes)
+        name = await run_in_threadpool(store_video, spooled, folder, service.config.video_limits)
         return "video", {**names, "target": [name]}
     if len(targets) > service.config.max_batch_images:
         raise ServiceError(413, f"at most {service.config.max_batch_images} images per job, got {len(targets)}")
-    if len(first) > service.config.max_upload_bytes:
-        raise ServiceError(413, f"target is larger than the limit of {service.config.max_upload_bytes} bytes")
+    limit = service.config.max_upload_bytes  # an image: never more than the image limit read into memory
+    first = await read_upload(targets[0], limit, "target", head)
     rest, _ = await _images(service, targets[1:], "target")
     await run_in_threadpool(decode_upload, first, "target", service.config.max_image_pixels)
     names["target"] = []

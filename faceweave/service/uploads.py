@@ -16,10 +16,11 @@ from faceweave.service.errors import ServiceError
 _CHUNK = 1024 * 1024
 
 
-async def read_upload(upload: UploadFile, limit: int, role: str) -> bytes:
-    """The upload's bytes; 413 as soon as it passes `limit`."""
-    chunks: list[bytes] = []
-    size = 0
+async def read_upload(upload: UploadFile, limit: int, role: str, head: bytes = b"") -> bytes:
+    """The upload's bytes (`head`: its first bytes, read already); 413 as soon as they pass `limit`, 422 when
+    there are none."""
+    chunks: list[bytes] = [head]
+    size = len(head)
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
@@ -41,24 +42,48 @@ def decode_upload(data: bytes, role: str, max_pixels: int) -> LoadedImage:
         raise ServiceError(status, str(exc)) from exc
 
 
-def store_video(data: bytes, folder: Path, limits: VideoLimits) -> str:
-    """Write an uploaded video as `target.mp4`-like file after probing it (415 when no video, 413 over `limits`)."""
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=False) as handle:
-        handle.write(data)
-    probe = Path(handle.name)
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
+"""The first bytes of the image formats a job takes; anything else is treated as a video (and probed)."""
+
+
+async def read_head(upload: UploadFile, size: int = 16) -> bytes:
+    """The upload's first `size` bytes (fewer if it is shorter); the next read continues after them."""
+    return await upload.read(size)
+
+
+async def spool_video(upload: UploadFile, head: bytes, folder: Path, limit: int) -> Path:
+    """The upload (its first bytes already read as `head`) copied to a private temp file in `folder`, 1 MB at a time:
+    memory stays flat whatever the size; 413 as soon as it passes `limit` (the partial file removed)."""
+    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=False)  # noqa: SIM115 - closed below
+    path, size = Path(handle.name), len(head)
+    try:
+        with handle:
+            handle.write(head)
+            while chunk := await upload.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ServiceError(413, f"target is larger than the limit of {limit} bytes; send a smaller file")
+                handle.write(chunk)
+        if size == 0:
+            raise ServiceError(422, "target is empty (0 bytes)")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def store_video(probe: Path, folder: Path, limits: VideoLimits) -> str:
+    """Keep a spooled upload as the job's target video after probing it (415 when no video, 422 unreadable, 413 over
+    `limits`); the spooled file is removed when it is refused."""
     try:
         if not is_video(probe):
             raise ServiceError(415, "target is not a video (checked by content); send images to /v1/swap")
-        info = probe_video(probe)
-    except MediaError as exc:
-        probe.unlink(missing_ok=True)
-        raise ServiceError(422, f"target is not a readable video ({exc.problem})") from exc
-    except ServiceError:
-        probe.unlink(missing_ok=True)
-        raise
-    try:
+        try:
+            info = probe_video(probe)
+        except MediaError as exc:
+            raise ServiceError(422, f"target is not a readable video ({exc.problem})") from exc
         limits.check(info)
-    except ServiceError:
+    except BaseException:
         probe.unlink(missing_ok=True)
         raise
     name = "target.video"

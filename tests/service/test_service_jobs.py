@@ -175,3 +175,29 @@ def test_a_video_job_over_a_limit_is_refused_before_decoding(
         response = client.post("/v1/jobs", files=_video_files(face_clip), headers=AUTH)
         assert response.status_code == 413 and words in response.json()["detail"]
         assert client.get("/metrics").text.count('faceweave_jobs{state="queued"} 0.0') == 1
+
+
+def test_an_image_upload_is_read_no_further_than_the_image_limit(
+    make_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:  # issue 19, item 8: a target used to be read up to the video limit before the image limit applied
+    from starlette.datastructures import UploadFile
+
+    read = [0]
+    original = UploadFile.read
+
+    async def counted(self: UploadFile, size: int = -1) -> bytes:
+        data = await original(self, size)
+        read[0] += len(data)
+        return data
+
+    monkeypatch.setattr(UploadFile, "read", counted)
+    big = b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)  # a "JPEG" of 6 MB
+    with TestClient(make_app(warm_up=False, max_upload_bytes=1024 * 1024)) as client:
+        files = [
+            ("source", ("hopper.jpg", sample_path("hopper").read_bytes(), "image/jpeg")),
+            ("target", ("big.jpg", big, "image/jpeg")),
+        ]
+        read[0] = 0
+        response = client.post("/v1/jobs", files=files, headers=AUTH)
+    assert response.status_code == 413
+    assert read[0] <= sample_path("hopper").stat().st_size + 1024 * 1024 + 2 * 1024 * 1024

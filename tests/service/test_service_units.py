@@ -227,3 +227,28 @@ def test_a_job_error_names_files_not_server_paths(tmp_path: Path) -> None:  # is
     failed = store.get(job.id)
     assert failed is not None and failed.error is not None
     assert "a.img" in failed.error and str(tmp_path) not in failed.error
+
+
+def test_a_full_queue_is_refused_before_the_upload_is_read() -> None:  # issue 19, item 8
+    import asyncio
+
+    from faceweave.service.gate import Gate
+    from faceweave.service.observe import Metrics
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the route ran")
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("the body was read")
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    metrics = Metrics(lambda: 0, lambda: 0, dict)
+    gate = Gate(app, Authenticator(None), RateLimiter(0), lambda path: 10**6, metrics, lambda: True, 9)
+    scope = {"type": "http", "method": "POST", "path": "/v1/jobs", "headers": [(b"content-length", b"999")]}
+    asyncio.run(gate(scope, receive, send))  # type: ignore[arg-type]
+    start = sent[0]
+    assert start["status"] == 503 and (b"retry-after", b"9") in start["headers"]  # type: ignore[operator]
