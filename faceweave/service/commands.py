@@ -40,6 +40,10 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     serve.add_argument("--max-video-seconds", type=float, default=600, help="longest video job, in seconds (600)")
     serve.add_argument("--max-video-frames", type=int, default=30_000, help="most frames in a video job (30000)")
+    serve.add_argument(
+        "--max-results-gb", type=float, default=20, help="finished jobs' files kept in all; oldest deleted beyond (20)"
+    )
+    serve.add_argument("--max-results-gb-per-key", type=float, default=5, help="the same per API key (5)")
     serve.add_argument("--rate-limit", type=int, default=120, help="requests per minute per key; 0: none (120)")
     serve.add_argument("--result-ttl", type=float, default=3600, help="seconds job results are kept (3600)")
     serve.add_argument("--require-consent", action="store_true", help="refuse swaps without a consent statement")
@@ -91,6 +95,8 @@ def service_config(args: argparse.Namespace, settings: Settings) -> ServiceConfi
         max_video_frame_pixels=args.max_video_frame_pixels,
         max_video_seconds=args.max_video_seconds,
         max_video_frames=args.max_video_frames,
+        max_results_bytes=int(args.max_results_gb * 1024 * MB),
+        max_results_bytes_per_key=int(args.max_results_gb_per_key * 1024 * MB),
         rate_limit=args.rate_limit,
         result_ttl_s=args.result_ttl,
         require_consent=args.require_consent,

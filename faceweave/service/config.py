@@ -89,6 +89,10 @@ class ServiceConfig:
     rate_limit: int = 120
     """Requests per minute per API key on the POST endpoints (0: no limit)."""
     result_ttl_s: float = 3600.0
+    max_results_bytes: int = 20 * 1024 * MB
+    """Finished jobs' files may take this much in all; the janitor deletes the oldest beyond it ..."""
+    max_results_bytes_per_key: int = 5 * 1024 * MB
+    """... and beyond this much for one API key."""
     janitor_interval_s: float = 30.0
     require_consent: bool = False
     cors_origins: tuple[str, ...] = ()
@@ -115,6 +119,8 @@ class ServiceConfig:
             "max_video_total_pixels": (self.max_video_total_pixels, 1, 10**15),
             "max_batch_images": (self.max_batch_images, 1, 10_000),
             "rate_limit": (self.rate_limit, 0, 10**7),
+            "max_results_bytes": (self.max_results_bytes, 1, 10**15),
+            "max_results_bytes_per_key": (self.max_results_bytes_per_key, 1, 10**15),
             "retry_after_s": (self.retry_after_s, 1, 3600),
         }
         for name, (value, low, high) in limits.items():

@@ -210,6 +210,27 @@ class JobStore:
             )
             return [row[0] for row in rows]
 
+    def over_cap(self, total_bytes: int, per_key_bytes: int) -> list[str]:
+        """Ids of finished jobs to delete, oldest first, so that finished results take at most `total_bytes` in all
+        and `per_key_bytes` per API key (a result's size is that of its job's files)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, key_id FROM jobs WHERE state IN ('done', 'failed', 'cancelled') ORDER BY updated, id"
+            ).fetchall()
+        sizes = {job_id: _folder_bytes(self.folder(job_id)) for job_id, _ in rows}
+        total = sum(sizes.values())
+        per_key: dict[str, int] = {}
+        for job_id, key_id in rows:
+            per_key[key_id] = per_key.get(key_id, 0) + sizes[job_id]
+        chosen = []
+        for job_id, key_id in rows:  # oldest first
+            if total <= total_bytes and per_key[key_id] <= per_key_bytes:
+                continue
+            chosen.append(job_id)
+            total -= sizes[job_id]
+            per_key[key_id] -= sizes[job_id]
+        return chosen
+
     def remove_files(self, job_id: str) -> None:
         """Delete the job's folder (inputs and result)."""
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
@@ -232,3 +253,8 @@ def _job(row: tuple[Any, ...]) -> Job:
     values[9] = json.loads(values[9])
     values[10] = json.loads(values[10])
     return Job(*values)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder`."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

@@ -73,11 +73,15 @@ class Service:
             self._janitor.join(5)
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete finished jobs older than the result TTL (rows and files); returns how many."""
+        """Delete finished jobs older than the result TTL, then the oldest finished ones while results take more than
+        the total or a key's cap (rows and files); returns how many."""
         expired = self.store.expired(self.config.result_ttl_s, now)
         for job_id in expired:
             self.store.delete(job_id)
-        return len(expired)
+        evicted = self.store.over_cap(self.config.max_results_bytes, self.config.max_results_bytes_per_key)
+        for job_id in evicted:
+            self.store.delete(job_id)
+        return len(expired) + len(evicted)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.config.janitor_interval_s):

@@ -252,3 +252,24 @@ def test_a_full_queue_is_refused_before_the_upload_is_read() -> None:  # issue 1
     asyncio.run(gate(scope, receive, send))  # type: ignore[arg-type]
     start = sent[0]
     assert start["status"] == 503 and (b"retry-after", b"9") in start["headers"]  # type: ignore[operator]
+
+
+def test_stored_results_are_capped_oldest_first(tmp_path: Path) -> None:  # issue 19, item 10
+    import time
+
+    from faceweave.service.jobs import JobStore
+
+    store = JobStore(tmp_path)
+    jobs = []
+    for index, key in enumerate(["a", "a", "b", "a"]):
+        job = store.create("images", options={}, inputs={"target": ["t.img"]})
+        with store._connect() as db:  # finished, one second apart, owned by key `key`
+            db.execute(
+                "UPDATE jobs SET state = 'done', key_id = ?, updated = ? WHERE id = ?",
+                (key, time.time() + index, job.id),
+            )
+        (store.folder(job.id) / "result.zip").write_bytes(bytes(1000))
+        jobs.append(job.id)
+    assert store.over_cap(10_000, 10_000) == []
+    assert store.over_cap(2_500, 10_000) == jobs[:2]  # the two oldest go, whoever owns them
+    assert store.over_cap(10_000, 2_000) == jobs[:1]  # key a has 3000: its oldest goes, key b is left alone
