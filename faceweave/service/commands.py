@@ -44,6 +44,10 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         "--max-results-gb", type=float, default=20, help="finished jobs' files kept in all; oldest deleted beyond (20)"
     )
     serve.add_argument("--max-results-gb-per-key", type=float, default=5, help="the same per API key (5)")
+    serve.add_argument(
+        "--header-timeout", type=float, default=10, help="seconds a client has to send a request's headers (10)"
+    )
+    serve.add_argument("--max-connections", type=int, default=512, help="open connections at most; more are closed")
     serve.add_argument("--rate-limit", type=int, default=120, help="requests per minute per key; 0: none (120)")
     serve.add_argument("--result-ttl", type=float, default=3600, help="seconds job results are kept (3600)")
     serve.add_argument("--require-consent", action="store_true", help="refuse swaps without a consent statement")
@@ -113,6 +117,7 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
 
         from faceweave.service.app import create_app
         from faceweave.service.observe import configure_json_logs
+        from faceweave.service.server import ConnectionLimits, guarded_protocol
     except ImportError as exc:
         raise UsageError(
             f"the service needs its extra ({exc.name} is missing): pip install 'faceweave[service]'"
@@ -122,7 +127,16 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
     configure_json_logs()
     os.umask(0o077)  # the process is the service's: every result, upload and log it writes is private to its user
     write(f"faceweave service on http://{config.host}:{config.port}/ (OpenAPI schema at /openapi.json)")
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_config=None, access_log=False)
+    limits = ConnectionLimits(args.header_timeout, args.max_connections)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_config=None,
+        access_log=False,
+        http=guarded_protocol(limits),
+        timeout_keep_alive=int(limits.keep_alive_s),
+    )
     return 0
 
 
