@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from faceweave.app.video import Progress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+VIDEO_LIMIT_FLAGS = ("max_video_seconds", "max_video_frames", "max_video_pixels")
 EXIT_DEVICE = 5  # a camera / virtual camera / display that does not exist
 EXIT_BATCH_FAILED = 6  # `faceweave batch` finished, but some files failed (listed in the summary)
 
@@ -188,6 +189,9 @@ def _add_video_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoder", help="libx264 (default; libvpx-vp9 for .webm), libx265, libsvtav1, h264_nvenc ...")
     group.add_argument("--crf", type=int, help="constant quality, lower is better (x264 default 18)")
     group.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast ... veryslow, default medium)")
+    group.add_argument("--max-video-seconds", type=float, help="refuse (exit 4) a video longer than this")
+    group.add_argument("--max-video-frames", type=int, help="refuse (exit 4) a video with more frames than this")
+    group.add_argument("--max-video-pixels", type=int, help="refuse (exit 4) a video whose frames are larger than this")
 
 
 def _video_progress(progress: Progress) -> None:
@@ -199,6 +203,7 @@ def _video_progress(progress: Progress) -> None:
 
 def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
     from faceweave.app.video import swap_video_file
+    from faceweave.media.video_io import VideoLimits
     from faceweave.media.video_writer import EncodeOptions
 
     options = EncodeOptions(encoder=args.encoder, crf=args.crf, preset=args.preset)
@@ -207,6 +212,7 @@ def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
         summary = swap_video_file(
             args.source, args.target, args.output, settings, args.reference,
             start=args.start, end=args.end, options=options, progress=show,
+            limits=VideoLimits(args.max_video_pixels, args.max_video_seconds, args.max_video_frames),
         )  # fmt: skip
     finally:
         if show is not None:
@@ -226,7 +232,18 @@ def cmd_swap(args: argparse.Namespace) -> int:
     if looks_like_video(args.target):
         return cmd_swap_video(args, settings)
     video_flags = [
-        f"--{name}" for name in ("start", "end", "encoder", "crf", "preset") if getattr(args, name) is not None
+        f"--{name.replace('_', '-')}"
+        for name in (
+            "start",
+            "end",
+            "encoder",
+            "crf",
+            "preset",
+            "max_video_seconds",
+            "max_video_frames",
+            "max_video_pixels",
+        )
+        if getattr(args, name) is not None
     ]
     if video_flags:
         raise UsageError(f"{', '.join(video_flags)} apply to video targets only, and '{args.target}' is not a video")

@@ -31,6 +31,10 @@ class MediaError(FaceweaveError):
         return type(self), (self.path, self.problem, self.hint)
 
 
+class LimitError(MediaError):
+    """Media over a configured limit (its size, length, frame count): a 413 for the service, exit 4 for the CLI."""
+
+
 class NoFaceError(FaceweaveError):
     """No usable face was found where one is required (source, target or reference)."""
 

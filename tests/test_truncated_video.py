@@ -43,3 +43,18 @@ def test_the_whole_video_still_swaps(tmp_path: Path) -> None:
     write_faststart(whole, 30)
     summary = swap_video_file([sample_path("hopper")], whole, tmp_path / "out.mp4", Settings(watermark=False))
     assert summary.frames == 30
+
+
+def test_the_cli_refuses_a_video_over_its_limits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from faceweave.cli import main  # issue 19, item 5: the CLI's own limits, checked before any model loads
+
+    clip = tmp_path / "clip.mp4"
+    write_faststart(clip, 30)
+    output = tmp_path / "out.mp4"
+    swap = ["swap", "-s", str(sample_path("hopper")), "-o", str(output)]
+    code = main([*swap, "-t", str(clip), "--max-video-frames", "20"])
+    err = capsys.readouterr().err
+    assert code == 4 and "video too large: it has 30 frames, over the limit of 20" in err
+    assert not output.exists()
+    code = main([*swap, "-t", str(sample_path("astronaut")), "--max-video-seconds", "1"])
+    assert code == 2 and "apply to video targets only" in capsys.readouterr().err

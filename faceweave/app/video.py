@@ -16,6 +16,7 @@ from faceweave.errors import MediaError, NoFaceError
 from faceweave.media.image_io import sniff_image
 from faceweave.media.video_io import (
     VIDEO_EXTENSIONS,
+    VideoLimits,
     VideoReader,
     expected_frames,
     is_video,
@@ -133,16 +134,20 @@ def swap_video_file(
     end: float | None = None,
     options: EncodeOptions | None = None,
     progress: ProgressCallback | None = None,
+    limits: VideoLimits | None = None,
 ) -> VideoSummary:
-    """swap_video from files, checking the output path (never an input), encoder, target and trim before any model
-    loads."""
+    """swap_video from files, checking the output path (never an input), encoder, target, trim and `limits` (from the
+    container: LimitError) before any model loads."""
     options = options or EncodeOptions()
     extension = check_video_output(output)
     check_not_an_input(output, [target, *sources, *references])
     spec = resolve_encoder(options, extension)
     spec.options(options.crf, options.preset)  # bad --crf/--preset fail now, not after loading models
     check_video_signing(settings, output)
-    resolve_span(probe_video(target), start, end)
+    info = probe_video(target)
+    resolve_span(info, start, end)
+    if limits is not None:
+        limits.check(info)
     photos, references = load_photos(sources, references, settings)
     engine = Engine.load(settings, mode="video")
     bindings = engine.bind(photos, references)

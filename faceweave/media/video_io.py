@@ -22,7 +22,7 @@ import av.video
 import numpy as np
 import numpy.typing as npt
 
-from faceweave.errors import MediaError, UsageError
+from faceweave.errors import LimitError, MediaError, UsageError
 
 FrameArray = npt.NDArray[np.uint8]
 """H×W×3 uint8 array, BGR channel order, C-contiguous (upright: rotation metadata applied)."""
@@ -212,6 +212,46 @@ def resolve_span(info: VideoInfo, start: float | None, end: float | None) -> Spa
     absolute = [None if v is None else info.start_time + Fraction(v).limit_denominator(1_000_000) for v in (start, end)]
     trimmed = start is not None
     return Span(absolute[0], absolute[1], absolute[0] if trimmed and absolute[0] is not None else Fraction(0))
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What one video may ask for, checked from its container before a frame is decoded (None: no limit).
+
+    Attributes:
+        frame_pixels: pixels of one frame.
+        seconds: its length.
+        frames: its frame count (counted by the container, else estimated from the length).
+        total_pixels: frames × pixels per frame: the work it asks for.
+    """
+
+    frame_pixels: int | None = None
+    seconds: float | None = None
+    frames: int | None = None
+    total_pixels: int | None = None
+
+    def check(self, info: VideoInfo) -> None:
+        """LimitError naming the limit the video passes, if any."""
+        width, height = info.width, info.height
+        seconds = float(info.duration or 0.0)
+        frames = info.frames or round(seconds * float(info.fps or 0))
+        over = [
+            (
+                self.frame_pixels,
+                width * height,
+                f"frames of {width}×{height} over the limit of {self.frame_pixels} pixels",
+            ),
+            (self.seconds, seconds, f"it lasts {seconds:.0f} s, over the limit of {self.seconds} s"),
+            (self.frames, frames, f"it has {frames} frames, over the limit of {self.frames}"),
+            (
+                self.total_pixels,
+                frames * width * height,
+                f"it is {frames} frames of {width}×{height}, over the limit of {self.total_pixels} pixels",
+            ),
+        ]
+        for limit, value, problem in over:
+            if limit is not None and value > limit:
+                raise LimitError(info.path, f"video too large: {problem}", "trim it (--start/--end) or scale it down")
 
 
 def expected_frames(info: VideoInfo, span: Span) -> int | None:

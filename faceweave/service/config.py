@@ -7,8 +7,7 @@ import ipaddress
 from pathlib import Path
 
 from faceweave.errors import UsageError
-from faceweave.media.video_io import VideoInfo
-from faceweave.service.errors import ServiceError
+from faceweave.media.video_io import VideoLimits
 from faceweave.settings import CLIENT_FIELDS, Settings
 
 MB = 1024 * 1024
@@ -31,32 +30,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoLimits:
-    """What one video job may ask for, checked from the container before a frame is decoded."""
-
-    frame_pixels: int
-    seconds: float
-    frames: int
-    total_pixels: int
-
-    def check(self, info: VideoInfo) -> None:
-        """ServiceError 413 naming the limit a video passes (its frame size, length, frame count or total work)."""
-        width, height = info.width, info.height
-        seconds = float(info.duration or 0.0)
-        frames = info.frames or round(seconds * float(info.fps or 0))
-        if width * height > self.frame_pixels:
-            raise ServiceError(413, f"video frames of {width}×{height} exceed the limit of {self.frame_pixels} pixels")
-        if seconds > self.seconds:
-            raise ServiceError(413, f"the video lasts {seconds:.0f} s, over the limit of {self.seconds:.0f} s")
-        if frames > self.frames:
-            raise ServiceError(413, f"the video has {frames} frames, over the limit of {self.frames}")
-        if frames * width * height > self.total_pixels:
-            raise ServiceError(
-                413, f"the video is {frames} frames of {width}×{height}, over the limit of {self.total_pixels} pixels"
-            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faceweave.errors import DeviceError, FaceweaveError, MediaError, ModelError, NoFaceError, UsageError
+from faceweave.errors import DeviceError, FaceweaveError, LimitError, MediaError, ModelError, NoFaceError, UsageError
 
 
 class ServiceError(Exception):
@@ -19,6 +19,8 @@ def status_for(error: FaceweaveError) -> int:
     """HTTP status of a library error: NoFace 422, Media 422 (415 when the content is no image), Usage 400."""
     if isinstance(error, NoFaceError):
         return 422
+    if isinstance(error, LimitError):
+        return 413
     if isinstance(error, MediaError):
         return 415 if error.problem.startswith("not a supported image") else 422
     if isinstance(error, UsageError):

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
-from faceweave.errors import MediaError
+from faceweave.errors import LimitError, MediaError
 from faceweave.media.image_io import LoadedImage, decode_image
-from faceweave.media.video_io import is_video, probe_video
-from faceweave.service.config import VideoLimits
+from faceweave.media.video_io import VideoLimits, is_video, probe_video
 from faceweave.service.errors import ServiceError
 
 _CHUNK = 1024 * 1024
@@ -82,7 +81,10 @@ def store_video(probe: Path, folder: Path, limits: VideoLimits) -> str:
             info = probe_video(probe)
         except MediaError as exc:
             raise ServiceError(422, f"target is not a readable video ({exc.problem})") from exc
-        limits.check(info)
+        try:
+            limits.check(info)
+        except LimitError as exc:
+            raise ServiceError(413, f"target {exc.problem}") from exc
     except BaseException:
         probe.unlink(missing_ok=True)
         raise

@@ -162,8 +162,8 @@ def test_warm_engine_reuses_source_identity(make_app: Callable[..., FastAPI]) ->
 @pytest.mark.parametrize(
     ("limit", "words"),
     [
-        ({"max_video_frame_pixels": 100 * 100}, "exceed the limit of 10000 pixels"),
-        ({"max_video_seconds": 0.2}, "over the limit of 0 s"),
+        ({"max_video_frame_pixels": 100 * 100}, "over the limit of 10000 pixels"),
+        ({"max_video_seconds": 0.2}, "over the limit of 0.2 s"),
         ({"max_video_frames": 3}, "over the limit of 3"),
         ({"max_video_total_pixels": 3 * 320 * 240}, "over the limit of 230400 pixels"),
     ],
