@@ -117,3 +117,18 @@ def test_no_import_cycles() -> None:
 @pytest.mark.parametrize(("module", "layer"), [("swap.mesh_swap", 7), ("types", 0), ("live.session", 10)])
 def test_layer_lookup(module: str, layer: int) -> None:
     assert _layer(module) == layer
+
+
+def test_no_module_imports_a_posix_only_module_at_import_time() -> None:
+    """`faceweave` starts on Windows too: fcntl, pwd, grp, termios and resource exist only on POSIX (the CLI used to
+    crash at start-up there through the batch manifest's `import fcntl`)."""
+    posix_only = {"fcntl", "pwd", "grp", "termios", "resource"}
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only: an import inside a function runs when it is used
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in posix_only]
+    assert offenders == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -25,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
+
+from filelock import FileLock, Timeout
 
 from faceweave.errors import MediaError, UsageError
 
@@ -117,7 +118,7 @@ class Manifest:
         ...     manifest.failed_items()
     """
 
-    def __init__(self, connection: sqlite3.Connection, lock: IO[bytes], path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock: FileLock, path: Path) -> None:
         self.connection = connection
         self.lock = lock
         self.path = path
@@ -127,11 +128,10 @@ class Manifest:
     @classmethod
     def open(cls, output_dir: Path) -> Manifest:
         """Open (or create) the manifest in `output_dir`, taking its lock; UsageError if another run holds it."""
-        lock = (output_dir / LOCK_NAME).open("ab")
+        lock = FileLock(output_dir / LOCK_NAME)
         try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
+            lock.acquire(timeout=0)
+        except Timeout:
             raise UsageError(
                 f"another faceweave batch is writing to '{output_dir}'; wait for it or pick another"
             ) from None
@@ -142,7 +142,7 @@ class Manifest:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            lock.close()
+            lock.release()
             raise MediaError(path, f"cannot open the batch manifest ({exc})", "delete it to start afresh") from exc
         connection.row_factory = sqlite3.Row
         return cls(connection, lock, path)
@@ -160,7 +160,7 @@ class Manifest:
                 self.commit()
         finally:
             self.connection.close()
-            self.lock.close()
+            self.lock.release()
 
     def commit(self) -> None:
         """End the open write transaction, if any (writes start one; see the module docstring); MediaError when the
