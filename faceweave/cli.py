@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from faceweave import __version__
 from faceweave.errors import DeviceError, FaceweaveError, MediaError, NoFaceError, UsageError
-from faceweave.runtime import limit_blas_threads
+from faceweave.runtime import limit_blas_threads, quiet_native_logs
 from faceweave.settings import FIELDS, SECTIONS, Declared, Settings, load_settings, section_fields
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
     from faceweave.media.video_writer import EncodeOptions
 
     options = EncodeOptions(encoder=args.encoder, crf=args.crf, preset=args.preset)
-    show = _video_progress if sys.stderr.isatty() or args.verbose else None
+    show = _video_progress if getattr(args, "terminal", False) or args.verbose else None
     try:
         summary = swap_video_file(
             args.source, args.target, args.output, settings, args.reference,
@@ -413,7 +413,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{progress_line(progress)}   ")
             sys.stderr.flush()
 
-    live = sys.stderr.isatty() or args.verbose
+    live = getattr(args, "terminal", False) or args.verbose
     try:
         summary = run_batch(options, settings, progress=show if live else None)
     finally:
@@ -472,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="faceweave: %(message)s")
     limit_blas_threads()  # the process is ours here: numpy's small matrices need no second (spinning) thread
     signal.signal(signal.SIGTERM, _interrupt)  # kill, a container stop: unwind as Ctrl-C does, .part files removed
+    args.terminal = sys.stderr.isatty()  # before the filter below makes descriptor 2 a pipe
+    restore = quiet_native_logs() if argv is None and not args.verbose else None  # a process of ours: MediaPipe's noise
     try:
         return COMMANDS[args.command](args)
     except FaceweaveError as error:
@@ -480,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faceweave: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":
