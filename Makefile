@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench eval eval-cases eval-blind clean
+.PHONY: demo test test-all lint bench eval eval-cases eval-blind smoke-py312 clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 2; }
@@ -48,4 +48,16 @@ eval-blind: $(STAMP)
 	$(BIN)/faceweave eval --blind --images ../shared/testdata/images --videos ../shared/testdata/video --output out/blind
 
 clean:
-	rm -rf $(VENV) out *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv312 out *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+## Python 3.12: a fresh venv with the base install, and the CLI, pipeline and media tests (CI runs it after `test`)
+SMOKE_312 := tests/test_cli.py tests/test_pipeline.py tests/test_selection.py tests/test_no_clobber.py \
+	tests/test_truncated_video.py tests/test_runtime.py tests/media
+smoke-py312:
+	@py=$$(command -v python3.12 >/dev/null && python3.12 -c '' 2>/dev/null && echo python3.12); \
+	if [ -z "$$py" ] && command -v pyenv >/dev/null; then \
+		v=$$(pyenv versions --bare | grep '^3\.12' | tail -1); [ -n "$$v" ] && py="env PYENV_VERSION=$$v python3.12"; fi; \
+	if [ -z "$$py" ]; then echo "smoke-py312: no Python 3.12 on this machine; skipped"; exit 0; fi; \
+	$$py -m venv .venv312 && .venv312/bin/pip install --quiet --upgrade pip && \
+	.venv312/bin/pip install --quiet -e . pytest 'scikit-image>=0.22,<0.26' && \
+	.venv312/bin/python -m pytest -q -m "not slow" $(SMOKE_312)
