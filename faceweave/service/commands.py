@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
         ) from None
     if not config.no_auth and not config.api_keys and not KeyStore(config.keys_path).list_keys():
         write(f"warning: no API keys in {config.keys_path}; create one with `faceweave keys create`")
+    check_port_free(config.host, config.port)
     configure_json_logs()
     os.umask(0o077)  # the process is the service's: every result, upload and log it writes is private to its user
     write(f"faceweave service on http://{config.host}:{config.port}/ (OpenAPI schema at /openapi.json)")
@@ -138,6 +140,19 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
         timeout_keep_alive=int(limits.keep_alive_s),
     )
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """UsageError (one line, exit 2) when `host:port` cannot be bound, before anything is printed or loaded: a busy
+    port used to show the service's URL and then exit 3 with the reason inside a JSON log line."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host"
+            ) from None
 
 
 def keys(args: argparse.Namespace, write: Write) -> int:

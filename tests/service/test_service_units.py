@@ -273,3 +273,15 @@ def test_stored_results_are_capped_oldest_first(tmp_path: Path) -> None:  # issu
     assert store.over_cap(10_000, 10_000) == []
     assert store.over_cap(2_500, 10_000) == jobs[:2]  # the two oldest go, whoever owns them
     assert store.over_cap(10_000, 2_000) == jobs[:1]  # key a has 3000: its oldest goes, key b is left alone
+
+
+def test_serve_on_a_busy_port_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # issue 20: it printed the URL, then exited 3 with the reason in a JSON log
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--no-auth", "--port", str(port), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr()
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err.err and "http://" not in err.out + err.err
