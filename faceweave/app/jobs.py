@@ -27,7 +27,8 @@ def run_on_target(engine: Engine, bindings: Bindings, target: ImageInput) -> Fra
     result = engine.process(loaded.image, bindings)
     if not result.swapped and settings.require_face:
         if len(result.faces) == 0:
-            hint = "check it shows a face, lower --detector-score, or drop --require-face"
+            hint = "check it shows a face or lower --detector-score; to keep it unchanged instead, swap without"
+            hint += " --require-face or batch with --allow-no-face"
             raise NoFaceError("target", loaded.name, hint)
         hint = f"{len(result.faces)} found, none within --reference-threshold {settings.reference_threshold}"
         raise NoFaceError("target", loaded.name, hint, matching=True)

@@ -180,6 +180,7 @@ def _check_frames(settings: Settings, name: str, frames: int, swapped: int) -> N
     if frames == 0:
         raise MediaError(name, "no frames in the chosen time range", "check --start/--end against the video length")
     if swapped == 0 and settings.require_face:
-        raise NoFaceError("target", name, "no frame had a face to swap; lower --detector-score or drop --require-face")
+        hint = "no frame had a face to swap; lower --detector-score, or to keep it unchanged swap without"
+        raise NoFaceError("target", name, hint + " --require-face or batch with --allow-no-face")
     if swapped == 0:
         log.warning("no face swapped in any of the %d frames of '%s'", frames, name)
