@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -461,6 +462,16 @@ def exit_code(error: BaseException) -> int:
     return EXIT_FAILURE
 
 
+LIBRARY_HINT = "install it (Debian/Ubuntu: apt-get install libgl1 libglib2.0-0 libgomp1), or use the faceweave image"
+
+
+def _missing_system_library(error: ImportError) -> str | None:
+    """The shared library an import failed on (OpenCV and MediaPipe need libGL, glib, libgomp in slim containers),
+    or None when the import failed for another reason."""
+    found = re.search(r"([\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", str(error))
+    return found.group(1) if found else None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM raises KeyboardInterrupt: every writer's clean-up (atomic files, the video writer's abort) runs."""
     raise KeyboardInterrupt
@@ -482,6 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faceweave: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ImportError as error:
+        library = _missing_system_library(error)
+        if library is None:
+            raise
+        print(f"faceweave: error: the system library {library} is missing; {LIBRARY_HINT}", file=sys.stderr)
+        return EXIT_FAILURE
     finally:
         if restore is not None:
             restore()

@@ -618,3 +618,17 @@ def test_pngs_are_readable_by_pillow(inputs: Inputs) -> None:
     header = huge_png_header()
     assert len(header) < 200 and struct.unpack(">II", header[16:24]) == (20_000, 20_000)
     assert zlib.crc32(header[12:29]) == struct.unpack(">I", header[29:33])[0]  # a valid IHDR chunk
+
+
+def test_a_missing_system_library_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faceweave.cli as cli  # issue 20: a slim container without libGL printed an ImportError traceback
+
+    def broken(args: object) -> int:
+        raise ImportError("libGL.so.1: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setitem(cli.COMMANDS, "analyse", broken)
+    run = run_cli(capsys, "analyse", HOPPER)
+    assert run.code == 1 and len(run.err_lines) == 1
+    assert "the system library libGL.so.1 is missing" in run.err and "apt-get install libgl1" in run.err
