@@ -28,6 +28,14 @@ def photos(tmp_path: Path) -> tuple[Path, Path]:
     return source, target
 
 
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A short face clip, to be written over."""
+    path = tmp_path / "clip.mp4"
+    write_clip(path, face_frames((96, 96), 3, with_face=3)[0])
+    return path
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
     root = logging.getLogger()
     saved = root.handlers[:]
@@ -76,11 +84,9 @@ def test_an_existing_output_needs_overwrite(
 
 
 def test_a_video_is_never_written_over_itself(
-    capsys: pytest.CaptureFixture[str], photos: tuple[Path, Path], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], photos: tuple[Path, Path], clip: Path
 ) -> None:
     source, _ = photos
-    clip = tmp_path / "clip.mp4"
-    write_clip(clip, face_frames((96, 96), 3, with_face=3)[0])
     before = clip.read_bytes()
     code, err = run(capsys, "swap", "-s", source, "-t", clip, "-o", clip, "-y")
     assert code == EXIT_USAGE and "it is the input" in err
@@ -88,11 +94,9 @@ def test_a_video_is_never_written_over_itself(
 
 
 def test_a_live_recording_neither_replaces_a_file_nor_its_input(
-    capsys: pytest.CaptureFixture[str], photos: tuple[Path, Path], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], photos: tuple[Path, Path], clip: Path, tmp_path: Path
 ) -> None:
     source, _ = photos
-    clip = tmp_path / "clip.mp4"
-    write_clip(clip, face_frames((96, 96), 3, with_face=3)[0])
     before = clip.read_bytes()
     code, err = run(capsys, "live", "-s", source, "--input", clip, "--record", clip, "-y")
     assert code == EXIT_USAGE and "it is the input" in err and clip.read_bytes() == before

@@ -234,7 +234,7 @@ class VideoLimits:
         """LimitError naming the limit the video passes, if any."""
         width, height = info.width, info.height
         seconds = float(info.duration or 0.0)
-        frames = info.frames or round(seconds * float(info.fps or 0))
+        frames = expected_frames(info, Span(None, None, Fraction(0))) or 0
         over = [
             (
                 self.frame_pixels,

@@ -15,6 +15,12 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
+def busy(reason: str, retry_after_s: int) -> ServiceError:
+    """The 503 of a full queue, with Retry-After (the Gate answers it before the body, the routes when it filled
+    meanwhile)."""
+    return ServiceError(503, f"all workers are busy ({reason}); retry later", {"Retry-After": str(retry_after_s)})
+
+
 def status_for(error: FaceweaveError) -> int:
     """HTTP status of a library error: NoFace 422, Media 422 (415 when the content is no image), Usage 400."""
     if isinstance(error, NoFaceError):

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from faceweave.service.errors import ServiceError
+from faceweave.service.errors import ServiceError, busy
 from faceweave.service.observe import Metrics
 from faceweave.service.security import Authenticator, RateLimiter
 
@@ -144,8 +144,7 @@ class Gate:
         after the whole body had been received)."""
         if self.queue_full():
             self.metrics.rejected.labels("queue").inc()
-            headers = {"Retry-After": str(self.retry_after_s)}
-            raise ServiceError(503, "all workers are busy (the queue is full); retry later", headers)
+            raise busy("the queue is full", self.retry_after_s)
 
     def _rate(self, key_id: str) -> None:
         try:

@@ -101,11 +101,14 @@ class JobStore:
 
     def folder(self, job_id: str) -> Path:
         """The job's folder (made on demand); its name is a digest of the id, never the id itself."""
-        if not valid_job_id(job_id):
-            raise ValueError(f"not a job id: {job_id!r}")
-        folder = self.root / "jobs" / hashlib.sha256(job_id.encode()).hexdigest()[:32]
+        folder = self._path(job_id)
         folder.mkdir(exist_ok=True, mode=PRIVATE_DIR)
         return folder
+
+    def _path(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+        return self.root / "jobs" / hashlib.sha256(job_id.encode()).hexdigest()[:32]
 
     def create(
         self,
@@ -217,7 +220,7 @@ class JobStore:
             rows = db.execute(
                 "SELECT id, key_id FROM jobs WHERE state IN ('done', 'failed', 'cancelled') ORDER BY updated, id"
             ).fetchall()
-        sizes = {job_id: _folder_bytes(self.folder(job_id)) for job_id, _ in rows}
+        sizes = {job_id: _folder_bytes(self._path(job_id)) for job_id, _ in rows}
         total = sum(sizes.values())
         per_key: dict[str, int] = {}
         for job_id, key_id in rows:

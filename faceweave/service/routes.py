@@ -17,13 +17,13 @@ from faceweave.errors import UsageError
 from faceweave.media.image_io import LoadedImage
 from faceweave.service.config import OPTION_FIELDS
 from faceweave.service.engine import SwapInput, SwapOutput, digest_sources
-from faceweave.service.errors import ServiceError
+from faceweave.service.errors import ServiceError, busy
 from faceweave.service.jobs import Job, JobKind, new_job_id
 from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.sqlite import PRIVATE_DIR, write_private
 from faceweave.service.state import Service
-from faceweave.service.uploads import IMAGE_MAGIC, decode_upload, read_head, read_upload, spool_video, store_video
+from faceweave.service.uploads import IMAGE_MAGIC, decode_upload, read_upload, spool_video, store_video
 from faceweave.settings import FIELDS, Declared, Settings
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ def _consent(service: Service, options: SwapOptions) -> str | None:
 
 def _retry(service: Service, reason: str) -> ServiceError:
     service.metrics.rejected.labels("queue").inc()
-    headers = {"Retry-After": str(service.config.retry_after_s)}
-    return ServiceError(503, f"all workers are busy ({reason}); retry later", headers)
+    return busy(reason, service.config.retry_after_s)
 
 
 async def _images(service: Service, uploads: Sequence[UploadFile], role: str) -> tuple[list[bytes], list[LoadedImage]]:
@@ -171,7 +170,7 @@ async def create_job(
     if not 1 <= len(source) <= MAX_SOURCES or not target:
         raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos and at least one `target`")
     consent, settings = _consent(service, options), _settings(service, options)
-    if service.pool.depth >= service.config.queue_size:
+    if service.pool.full:  # filled while the body arrived
         raise _retry(service, f"{service.pool.depth} tasks waiting")
     job_id = new_job_id()
     try:
@@ -201,7 +200,7 @@ async def _store_inputs(
     names = {"source": [f"source_{i}.img" for i in range(len(blobs))]}
     for name, blob in zip(names["source"], blobs, strict=True):
         write_private(folder / name, blob)
-    head = await read_head(targets[0])
+    head = await targets[0].read(16)
     if not head.startswith(IMAGE_MAGIC):  # a video: streamed to disk, never held in memory
         if len(targets) > 1:
             raise ServiceError(422, "a video job takes exactly one `target` video")

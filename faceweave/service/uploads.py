@@ -45,11 +45,6 @@ IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"BM", b"II*\x00", b"MM\x00
 """The first bytes of the image formats a job takes; anything else is treated as a video (and probed)."""
 
 
-async def read_head(upload: UploadFile, size: int = 16) -> bytes:
-    """The upload's first `size` bytes (fewer if it is shorter); the next read continues after them."""
-    return await upload.read(size)
-
-
 async def spool_video(upload: UploadFile, head: bytes, folder: Path, limit: int) -> Path:
     """The upload (its first bytes already read as `head`) copied to a private temp file in `folder`, 1 MB at a time:
     memory stays flat whatever the size; 413 as soon as it passes `limit` (the partial file removed)."""

@@ -13,6 +13,7 @@ from faceweave.errors import MediaError, NoFaceError, UsageError
 from faceweave.service.config import ServiceConfig, is_loopback
 from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.gate import route_name
+from faceweave.service.jobs import JobStore
 from faceweave.service.keys import KeyStore, run_key_id
 from faceweave.service.security import Authenticator, RateLimiter, presented_key
 
@@ -143,9 +144,6 @@ def test_a_job_that_keeps_killing_the_service_fails_instead_of_looping(tmp_path:
 
 
 def test_partial_results_are_removed_when_a_job_fails_and_at_start(tmp_path: Path) -> None:  # issue 19, item 3
-    import shutil
-
-    from faceweave.samples import sample_path
     from faceweave.service.jobs import JobStore
     from faceweave.service.runner import JobRunner
     from faceweave.settings import Settings
@@ -161,18 +159,14 @@ def test_partial_results_are_removed_when_a_job_fails_and_at_start(tmp_path: Pat
             return type("Output", (), {"data": b"an image"})()
 
     store = JobStore(tmp_path)
-    job = store.create("images", options={}, inputs={"source": ["source_0.img"], "target": ["a.img", "b.img"]})
-    inputs = store.folder(job.id) / "inputs"
-    inputs.mkdir()
-    for name in ("source_0.img", "a.img", "b.img"):
-        shutil.copyfile(sample_path("hopper"), inputs / name)
+    job_id = _images_job(store, ["a.img", "b.img"])
     runner = JobRunner(store, Settings(), 10_000_000)
-    assert runner(job.id, Failing()) == "failed"  # type: ignore[arg-type]
-    assert not list(store.folder(job.id).glob(".*.part"))
+    assert runner(job_id, Failing()) == "failed"  # type: ignore[arg-type]
+    assert not list(store.folder(job_id).glob(".*.part"))
 
-    left = store.folder(job.id) / ".result.mp4.k3x9f2.part"  # what a process killed mid-video leaves
+    left = store.folder(job_id) / ".result.mp4.k3x9f2.part"  # what a process killed mid-video leaves
     left.write_bytes(b"half a video")
-    kept = store.folder(job.id) / "result.zip"
+    kept = store.folder(job_id) / "result.zip"
     kept.write_bytes(b"a finished result")
     assert store.sweep_partial_files() == 1
     assert not left.exists() and kept.exists()
@@ -205,26 +199,20 @@ def test_serve_takes_keys_from_a_file_and_the_environment(tmp_path: Path) -> Non
 
 
 def test_a_job_error_names_files_not_server_paths(tmp_path: Path) -> None:  # issue 19, item 14
-    import shutil
-
-    from faceweave.samples import sample_path
     from faceweave.service.jobs import JobStore
     from faceweave.service.runner import JobRunner
     from faceweave.settings import Settings
 
     store = JobStore(tmp_path / "data")
-    job = store.create("images", options={}, inputs={"source": ["source_0.img"], "target": ["a.img"]})
-    inputs = store.folder(job.id) / "inputs"
-    inputs.mkdir()
-    for name in ("source_0.img", "a.img"):
-        shutil.copyfile(sample_path("hopper"), inputs / name)
+    job_id = _images_job(store, ["a.img"])
+    inputs = store.folder(job_id) / "inputs"
 
     class Refusing:
         def swap(self, request: object) -> object:
             raise MediaError(str(inputs / "a.img"), "cannot decode", f"check {store.root / 'jobs.sqlite'}")
 
-    assert JobRunner(store, Settings(), 10_000_000)(job.id, Refusing()) == "failed"  # type: ignore[arg-type]
-    failed = store.get(job.id)
+    assert JobRunner(store, Settings(), 10_000_000)(job_id, Refusing()) == "failed"  # type: ignore[arg-type]
+    failed = store.get(job_id)
     assert failed is not None and failed.error is not None
     assert "a.img" in failed.error and str(tmp_path) not in failed.error
 
@@ -285,3 +273,17 @@ def test_serve_on_a_busy_port_is_a_one_line_usage_error(capsys: pytest.CaptureFi
         code = main(["serve", "--no-auth", "--port", str(port), "--data-dir", str(tmp_path)])
     err = capsys.readouterr()
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err.err and "http://" not in err.out + err.err
+
+
+def _images_job(store: JobStore, targets: list[str]) -> str:
+    """A queued images job in `store` with Grace Hopper as its source and as each of its `targets`; its id."""
+    import shutil
+
+    from faceweave.samples import sample_path
+
+    job = store.create("images", options={}, inputs={"source": ["source_0.img"], "target": targets})
+    inputs = store.folder(job.id) / "inputs"
+    inputs.mkdir()
+    for name in ("source_0.img", *targets):
+        shutil.copyfile(sample_path("hopper"), inputs / name)
+    return job.id
