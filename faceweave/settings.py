@@ -194,6 +194,14 @@ class TrackSettings(Section):
         30, "live: run the detector every N frames", bounds=(1, 10_000), modes=("live",)
     )
     smoothing: Smoothing = setting("rigid", "video/live landmark smoothing", modes=("video", "live"))
+    mesh_threads: int = setting(
+        0,
+        "video: threads that mesh a frame's faces side by side (0: 2 where 2 CPUs are free, else 1); same output",
+        bounds=(0, 64),
+        modes=("video",),
+        pixels=False,
+        labelled=False,
+    )
     smoothing_strength: float = setting(0.8, "video/live smoothing 0–1", bounds=(0.0, 1.0), modes=("video", "live"))
 
 

@@ -58,7 +58,7 @@ def _other_value(field: Declared) -> Any:
 def test_sections_declare_every_field_exactly_once() -> None:
     names = [field.name for section in SECTIONS for field in section_fields(section)]
     assert sorted(names) == sorted(f.name for f in dataclasses.fields(Settings))
-    assert len(names) == len(set(names)) == len(FIELDS) == 39
+    assert len(names) == len(set(names)) == len(FIELDS) == 40
     settings = Settings()
     for section in (DetectSettings, SelectSettings, SwapSettings, TrackSettings, OutputSettings, ModelSettings):
         assert isinstance(settings, section)
@@ -221,5 +221,6 @@ def test_label_hash_leaves_out_the_fields_declared_unlabelled() -> None:
     from faceweave.batch.runner import settings_hash  # the hash the batch uses, wherever provenance keeps it
 
     unlabelled = {name for name, field in FIELDS.items() if not field.spec.labelled}
-    assert unlabelled == {"c2pa_cert", "c2pa_key"}
+    assert unlabelled == {"c2pa_cert", "c2pa_key", "mesh_threads"}
     assert settings_hash(Settings(c2pa_cert="a", c2pa_key="b")) == settings_hash(Settings())
+    assert settings_hash(Settings(mesh_threads=3)) == settings_hash(Settings())  # read from the declaration

@@ -47,10 +47,15 @@ class FaceAnalyser:
         self._embedder: DlibEmbedder | None = None
         self._canonical = load_topology().canonical
 
-    def new_tracker(self) -> FaceTracker:
-        """A video tracker that detects with this analyser and meshes each track with a graph of its own."""
+    def new_tracker(self, workers: int = 1) -> FaceTracker:
+        """A video tracker that detects with this analyser and meshes each track with a graph of its own, the graphs
+        of one frame on `workers` threads."""
         return FaceTracker(
-            self.settings, lambda rgb: self.detect(rgb), lambda: MeshEstimator(tracking=False), self._canonical
+            self.settings,
+            lambda rgb: self.detect(rgb),
+            lambda: MeshEstimator(tracking=False),
+            self._canonical,
+            workers,
         )
 
     def detect(self, rgb: Image) -> Detections:
@@ -64,8 +69,8 @@ class FaceAnalyser:
             found = merge_detections(found, self._dlib(rgb))
         sizes = np.sqrt(np.prod(np.clip(found.boxes[:, 2:] - found.boxes[:, :2], 0, None), axis=1))
         keep = (found.scores >= self.settings.detector_score) & (sizes >= self.settings.min_face_size)
-        order = np.argsort(-found.scores[keep], kind="stable")
-        return Detections(found.boxes[keep][order], found.scores[keep][order])
+        order = np.flatnonzero(keep)[np.argsort(-found.scores[keep], kind="stable")]
+        return found.take(order)
 
     def analyse(self, image: Image, *, rgb: Image | None = None) -> Faces:
         """All faces in a BGR image (up to `max_faces`), with mesh, five points and pose."""
@@ -73,15 +78,19 @@ class FaceAnalyser:
         return self.mesh_faces(rgb, self.detect(rgb))
 
     def mesh_faces(self, rgb: Image, detections: Detections) -> Faces:
-        """Faces (mesh, five points, pose) for detected boxes; boxes where the mesh finds no face are dropped."""
-        boxes, scores, meshes = [], [], []  # type: list[npt.NDArray[np.float32]], list[float], list[npt.NDArray[np.float32]]
-        for box, score in zip(detections.boxes, detections.scores, strict=True):
+        """Faces (mesh, five points, pose) for detected boxes; boxes where the mesh finds no face are dropped.
+
+        The five points are the detector's own where it gives them (SCRFD: what the neural models were trained
+        on), else derived from the mesh."""
+        boxes, scores, meshes, points = [], [], [], []  # type: list[npt.NDArray[np.float32]], list[float], list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]
+        for i, (box, score) in enumerate(zip(detections.boxes, detections.scores, strict=True)):
             mesh = self._mesh(rgb, box)
             if mesh is None or _duplicate(mesh, meshes):
                 continue
             boxes.append(_mesh_box(mesh))
             scores.append(score)
             meshes.append(mesh)
+            points.append(five_points(mesh) if detections.landmarks_5 is None else detections.landmarks_5[i])
             if len(meshes) == self.settings.max_faces:
                 break
         if not meshes:
@@ -91,7 +100,7 @@ class FaceAnalyser:
             boxes=np.array(boxes, np.float32),
             scores=np.array(scores, np.float32),
             mesh=mesh_array,
-            landmarks_5=np.array([five_points(m) for m in mesh_array], np.float32),
+            landmarks_5=np.array(points, np.float32),
             pose=np.array([head_pose(m, self._canonical) for m in mesh_array], np.float32),
         )
 

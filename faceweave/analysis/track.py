@@ -1,10 +1,12 @@
 """Face tracking for video: track ids, detection every N frames or on loss, mesh cropped from the last mesh.
 
 Per frame each live track runs Face Mesh (one graph per track) on a crop box that follows the face only when
-it moves (a still face keeps an identical crop, so its mesh does not jitter by itself). The detector runs only
-every `detect_every` frames, when a track is lost, and after a scene cut. New detections that no track covers
-start new tracks. Identity embeddings are cached per track, so reference matching costs one embedding per new
-track, not one per frame.
+it moves (a still face keeps an identical crop, so its mesh does not jitter by itself). With `workers` > 1 the
+graphs of one frame run side by side on that many threads (each graph is used by one thread at a time, and MediaPipe
+releases the GIL while a graph runs); the results, and every decision made from them, are the same as one by one.
+The detector runs only every `detect_every` frames, when a track is lost, and after a scene cut. New detections
+that no track covers start new tracks. Identity embeddings are cached per track, so reference matching costs one
+embedding per new track, not one per frame.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -27,6 +33,7 @@ from faceweave.types import FloatArray, Image
 
 Detect = Callable[[Image], Detections]
 Embed = Callable[[Faces], FloatArray]
+_T = TypeVar("_T")
 
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
@@ -132,6 +139,10 @@ def thumbnail(rgb: Image) -> FloatArray:
     return shrink(grey, (32, 18)).astype(np.float32)  # INTER_AREA took 1.2 ms of a 720p frame, this 0.15
 
 
+def _call(job: Callable[[], _T]) -> _T:
+    return job()
+
+
 class FaceTracker:
     """Follows faces through a video; `update(rgb, seconds)` gives the frame's Faces with track ids.
 
@@ -146,8 +157,11 @@ class FaceTracker:
         detect: Detect,
         create_estimator: Callable[[], MeshEstimator],
         canonical: FloatArray,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
         self._detect = detect
         self._create_estimator = create_estimator
         self._canonical = canonical
@@ -213,19 +227,24 @@ class FaceTracker:
         `scene`: the `scene` count when the frame was taken)."""
         detections = self._detect(rgb)
         tracked = [track.raw for track in self._tracks]
+        # Mesh the detections no track covers a batch at a time (as many as there is room for), then keep them in
+        # detection order exactly as if each had been meshed in turn: the graphs keep no state between images.
+        waiting = [
+            (box, float(score)) for box, score in zip(detections.boxes, detections.scores, strict=True)
+            if not covered(box, tracked)
+        ]  # fmt: skip
         found: list[NewFace] = []
-        for box, score in zip(detections.boxes, detections.scores, strict=True):
-            meshes = tracked + [face.mesh for face in found]
-            if len(meshes) >= self.settings.max_faces:
-                break
-            if covered(box, meshes):
-                continue
-            estimator = self._borrow_estimator()
-            mesh = estimator(rgb, box)
-            if mesh is None or covered(mesh_box(mesh), meshes):
-                self._release_estimator(estimator)
-                continue
-            found.append(NewFace(box, float(score), mesh, estimator))
+        while waiting and len(tracked) + len(found) < self.settings.max_faces:
+            room = self.settings.max_faces - len(tracked) - len(found)
+            batch, waiting = waiting[:room], waiting[room:]
+            estimators = [self._borrow_estimator() for _ in batch]
+            meshes = self._run([partial(e, rgb, box) for e, (box, _) in zip(estimators, batch, strict=True)])
+            for (box, score), estimator, mesh in zip(batch, estimators, meshes, strict=True):
+                known = tracked + [face.mesh for face in found]
+                if covered(box, known) or mesh is None or covered(mesh_box(mesh), known):
+                    self._release_estimator(estimator)
+                    continue
+                found.append(NewFace(box, score, mesh, estimator))
         return NewFaces(scene, tuple(found))
 
     def adopt(self, new: NewFaces) -> None:
@@ -282,8 +301,8 @@ class FaceTracker:
     def _follow(self, rgb: Image, dt: float) -> bool:
         """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
         kept: list[_Track] = []
-        for track in self._tracks:
-            mesh = track.estimator(rgb, track.box)
+        meshes = self._run([partial(track.estimator, rgb, track.box) for track in self._tracks])
+        for track, mesh in zip(self._tracks, meshes, strict=True):
             if mesh is None or not plausible(track.raw, mesh):
                 self._release(track)
                 continue
@@ -313,6 +332,15 @@ class FaceTracker:
             pose=np.array([head_pose(m, self._canonical) for m in meshes], np.float32),
             track_id=np.array([t.track_id for t in self._tracks], np.int64),
         )
+
+    def _run(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
+        """Each job's result, in order; on the worker threads when there are several jobs and workers."""
+        if self._workers <= 1 or len(jobs) <= 1:
+            return [job() for job in jobs]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="faceweave-mesh")
+            weakref.finalize(self, self._executor.shutdown, wait=False)
+        return list(self._executor.map(_call, jobs))
 
     def _find(self, track_id: int) -> _Track | None:
         return next((t for t in self._tracks if t.track_id == track_id), None)

@@ -26,6 +26,7 @@ from faceweave.errors import NoFaceError, UsageError
 from faceweave.faces import Face, Faces
 from faceweave.geometry.topology import Topology, load_topology
 from faceweave.media.image_io import LoadedImage, read_image
+from faceweave.runtime import usable_cpu_ids
 from faceweave.settings import Settings
 from faceweave.swap.mesh_swap import FaceMap, MeshSwapper
 from faceweave.swap.source import SourceIdentity
@@ -134,8 +135,17 @@ class Engine:
         return None if self._mesh is None else self._mesh.swapper
 
     def stream(self) -> Stream:
-        """A fresh Stream for one video or live run."""
-        return Stream(self.analyser.new_tracker())
+        """A fresh Stream for one video or live run (video: its faces meshed on `mesh_workers` threads)."""
+        return Stream(self.analyser.new_tracker(self.mesh_workers))
+
+    @property
+    def mesh_workers(self) -> int:
+        """Threads that mesh a video frame's faces: `settings.mesh_threads`, or with 0 two where this process may use
+        two CPUs or more (a third thread on two CPUs only adds hand-offs). Live runs one: its analysis and render
+        stages already hold a CPU each."""
+        if self.mode != "video":
+            return 1
+        return self.settings.mesh_threads or min(2, len(usable_cpu_ids()))
 
     # Sources ---------------------------------------------------------------------------------------------------
 

@@ -67,6 +67,10 @@ class LiveSummary:
     swap_ms: float
     output_ms: float
     interrupted: bool
+    analyse_p95_ms: float = 0.0
+    """The 95th percentile of each stage, where a latency tail comes from (the medians above hide it)."""
+    swap_p95_ms: float = 0.0
+    output_p95_ms: float = 0.0
 
     def to_json(self) -> dict[str, float | int | bool]:
         """Plain data (rounded) for printing."""
@@ -394,6 +398,7 @@ class LiveSession:
         fps = (count - 1) / span if count > 1 and span > 0 else 0.0
         stages = np.array(meter.stages, np.float64).reshape(-1, 3)
         medians = [statistics.median(stages[:, i]) if count else 0.0 for i in range(3)]
+        tails = [float(np.percentile(stages[:, i], 95)) if count else 0.0 for i in range(3)]
         return LiveSummary(
             frames=count,
             captured=self.grabber.captured,
@@ -406,6 +411,9 @@ class LiveSession:
             swap_ms=float(medians[1]),
             output_ms=float(medians[2]),
             interrupted=interrupted,
+            analyse_p95_ms=tails[0],
+            swap_p95_ms=tails[1],
+            output_p95_ms=tails[2],
         )
 
 

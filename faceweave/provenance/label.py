@@ -26,7 +26,7 @@ from faceweave.media.image_io import (
     ImageMetadata,
     read_image_info,
 )
-from faceweave.settings import Settings
+from faceweave.settings import FIELDS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ _NS = {
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "faceweave": NAMESPACE,
 }
-_NOT_HASHED = frozenset({"c2pa_cert", "c2pa_key"})  # where the signing key lives does not change the pixels
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -102,11 +101,12 @@ class Label:
 
 
 def settings_hash(settings: Settings) -> str:
-    """sha256 of the Settings as canonical JSON (sorted keys), leaving out where the signing key lives.
+    """sha256 of the Settings as canonical JSON (sorted keys), leaving out the fields declared `labelled=False`
+    (where the signing key lives, how many threads ran: they change no pixel).
 
     Example: ``settings_hash(Settings()) == settings_hash(Settings(c2pa_cert="a", c2pa_key="b"))`` is True
     """
-    values = {key: value for key, value in dataclasses.asdict(settings).items() if key not in _NOT_HASHED}
+    values = {key: value for key, value in dataclasses.asdict(settings).items() if FIELDS[key].spec.labelled}
     return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -187,6 +187,9 @@ def test_bench_live_json_line(clip: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["bench", "--live", "--input", str(clip), "--json"]) == cli.EXIT_OK
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["fps"] > 0 and figures["p95_latency_ms"] > 0
+    for stage in ("analyse", "swap", "output"):  # where a latency tail comes from: each stage's p95 beside its median
+        assert figures[f"{stage}_p95_ms"] >= figures[f"{stage}_ms"] >= 0
+    assert figures["analyse_p95_ms"] > 0 and figures["swap_p95_ms"] > 0
 
 
 def test_retimed_copy_plays_the_same_frames_faster(clip: Path, tmp_path: Path) -> None:

@@ -1,0 +1,63 @@
+"""Meshing a frame's faces on several threads gives the tracker exactly what meshing them one by one gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clip_factory import face_frames, write_clip
+
+from faceweave.analysis.track import FaceTracker
+from faceweave.engine import Engine
+from faceweave.faces import Faces
+from faceweave.lab.crowd import CrowdSpec, crowd_frames
+from faceweave.samples import sample_path
+from faceweave.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def crowd(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """RGB frames of a small crowd: a moving face clip and two real portraits, each tile drifting and zooming."""
+    folder = tmp_path_factory.mktemp("crowd")
+    frames, boxes = face_frames((320, 240), 12, with_face=12)
+    clip = write_clip(folder / "moving.mp4", frames, boxes=boxes).path
+    spec = CrowdSpec(
+        clips=(clip,), photos=(sample_path("hopper"), sample_path("astronaut")), seconds=1.0, fps=8, size_wh=(960, 540)
+    )
+    return [np.ascontiguousarray(frame[..., ::-1]) for frame in crowd_frames(spec)]
+
+
+def _track(tracker: FaceTracker, frames: list[np.ndarray]) -> list[Faces]:
+    return [tracker.update(rgb, seconds=i / 8) for i, rgb in enumerate(frames)]
+
+
+def test_threads_change_nothing_the_tracker_reports(crowd: list[np.ndarray]) -> None:
+    engine = Engine.load(Settings(detect_every=3), mode="video")
+    alone = _track(engine.analyser.new_tracker(workers=1), crowd)
+    tracker = engine.analyser.new_tracker(workers=2)
+    side_by_side = _track(tracker, crowd)
+    assert max(len(faces) for faces in alone) >= 3, "the crowd should hold several faces"
+    for one, two in zip(alone, side_by_side, strict=True):
+        assert np.array_equal(one.tracks, two.tracks)
+        assert np.array_equal(one.mesh, two.mesh)
+        assert np.array_equal(one.boxes, two.boxes)
+    assert tracker._executor is not None, "with several faces and two workers the graphs ran on the pool"
+
+
+def test_video_engines_mesh_on_two_threads_where_two_cpus_are_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("faceweave.engine.core.usable_cpu_ids", lambda: (0, 1, 2, 3))
+    assert Engine.load(Settings(), mode="video").mesh_workers == 2
+    assert Engine.load(Settings(mesh_threads=3), mode="video").mesh_workers == 3
+    assert Engine.load(Settings(), mode="live").mesh_workers == 1
+    monkeypatch.setattr("faceweave.engine.core.usable_cpu_ids", lambda: (0,))
+    assert Engine.load(Settings(), mode="video").mesh_workers == 1
+
+
+def test_the_crowd_clip_is_written_with_its_frames(tmp_path: Path) -> None:
+    from faceweave.lab.crowd import write_crowd_clip
+    from faceweave.media.video_io import probe_video
+
+    spec = CrowdSpec(clips=(), photos=(sample_path("hopper"),), seconds=0.5, fps=8, size_wh=(640, 360))
+    info = probe_video(write_crowd_clip(spec, tmp_path / "crowd.mp4"))
+    assert (info.width, info.height, info.frames) == (640, 360, 4)

@@ -1,0 +1,36 @@
+"""The encoder yardstick and the preset comparison's measures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clip_factory import decode_all, face_frames, write_clip
+
+from faceweave.lab.bench_encode import psnr, ssim_luma, transcode_seconds
+
+
+def test_psnr_and_ssim_rank_a_noisier_copy_lower(astronaut: np.ndarray) -> None:
+    rng = np.random.default_rng(0)
+    noisy = [
+        np.clip(astronaut.astype(np.int16) + rng.normal(0, sigma, astronaut.shape).astype(np.int16), 0, 255).astype(
+            np.uint8
+        )
+        for sigma in (2, 8)
+    ]
+    assert psnr(astronaut, astronaut) == float("inf")
+    assert ssim_luma(astronaut, astronaut) == pytest.approx(1.0)
+    assert 40 < psnr(astronaut, noisy[0]) < 45  # σ 2 → 42.1 dB by definition (rounding moves it slightly)
+    assert psnr(astronaut, noisy[1]) < psnr(astronaut, noisy[0])
+    assert ssim_luma(astronaut, noisy[1]) < ssim_luma(astronaut, noisy[0]) < 1.0
+
+
+def test_the_transcode_keeps_every_frame(tmp_path: Path) -> None:
+    frames, boxes = face_frames((320, 240), 10, with_face=10)
+    clip = write_clip(tmp_path / "in.mp4", frames, boxes=boxes).path
+    seconds = transcode_seconds(clip, tmp_path / "out.mp4")
+    decoded, _, _ = decode_all(tmp_path / "out.mp4")
+    assert seconds > 0 and len(decoded) == 10
+    assert decoded[0].shape == (240, 320, 3)
+    assert psnr(frames[5], decoded[5]) > 30  # CRF 18: close to the source
