@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the neural models' reference code for tests/models/test_reference_parity.py; --no-deps: see pyproject's dev list
+	$(BIN)/pip install --quiet --no-deps insightface==2.1
 	touch $(STAMP)
 
 ## create .venv, install, and swap the bundled sample faces (writes out/demo_swap.png)

@@ -51,7 +51,8 @@ class Faces:
         boxes: (N, 4) float32 x1, y1, x2, y2.
         scores: (N,) float32 detector confidence in [0, 1].
         mesh: (N, 478, 3) float32 Face Mesh points (x, y, z) in image pixels.
-        landmarks_5: (N, 5, 2) float32 eyes, nose tip, mouth corners (image left first), from the mesh.
+        landmarks_5: (N, 5, 2) float32 eyes, nose tip, mouth corners (image left first): the detector's where it
+            gives them (SCRFD), else from the mesh (`faceweave.analysis.mesh.five_points`).
         pose: (N, 3) float32 yaw, pitch, roll in degrees (yaw > 0: the face turns toward image right).
         embedding: (N, 128) float32 dlib identity descriptors, or None until computed.
         track_id: (N,) int64 track ids (-1 when untracked).

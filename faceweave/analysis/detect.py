@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from faceweave.compose.resample import shrink, shrink_to_side
 from faceweave.types import FloatArray, Image
@@ -15,10 +16,12 @@ MEDIAPIPE_SIDE = 640  # px: the longest side BlazeFace is given (it looks at 192
 
 @dataclasses.dataclass(frozen=True)
 class Detections:
-    """Boxes (N, 4) x1, y1, x2, y2 in pixels and scores (N,) in [0, 1]."""
+    """Boxes (N, 4) x1, y1, x2, y2 in pixels, scores (N,) in [0, 1], and the detector's own five points (N, 5, 2)
+    where it gives them (SCRFD), else None."""
 
     boxes: FloatArray
     scores: FloatArray
+    landmarks_5: FloatArray | None = None
 
     @classmethod
     def empty(cls) -> Detections:
@@ -27,6 +30,11 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def take(self, index: npt.NDArray[np.intp]) -> Detections:
+        """The detections at these indices, in this order."""
+        points = None if self.landmarks_5 is None else self.landmarks_5[index]
+        return Detections(self.boxes[index], self.scores[index], points)
 
 
 class Detector(Protocol):
@@ -97,6 +105,9 @@ def merge_detections(first: Detections, second: Detections, overlap: float = 0.3
     if len(first) == 0 or len(second) == 0:
         return second if len(first) == 0 else first
     keep = box_iou(second.boxes, first.boxes).max(axis=1) < overlap
+    points = None
+    if first.landmarks_5 is not None and second.landmarks_5 is not None:
+        points = np.concatenate([first.landmarks_5, second.landmarks_5[keep]])
     return Detections(
-        np.concatenate([first.boxes, second.boxes[keep]]), np.concatenate([first.scores, second.scores[keep]])
+        np.concatenate([first.boxes, second.boxes[keep]]), np.concatenate([first.scores, second.scores[keep]]), points
     )

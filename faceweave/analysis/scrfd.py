@@ -28,14 +28,19 @@ class ScrfdFaces:
     landmarks_5: FloatArray
 
 
-def letterbox(image: Image, input_px: int) -> tuple[Image, float]:
-    """The image shrunk (or grown) to fit input_px², pasted top-left into zeros, and the scale applied."""
+def letterbox(image: Image, input_px: int) -> tuple[Image, FloatArray]:
+    """The image resized to fit input_px² and pasted top-left into zeros, and the (x, y) scales applied.
+
+    The resized size is the reference's (insightface `SCRFD._detect_candidates`: the long side becomes input_px, the
+    short side int(...) of its share); each axis keeps its own scale, so points map back exactly on both axes.
+    """
     h, w = image.shape[:2]
-    scale = input_px / max(h, w)
-    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    tall = h > w
+    size_wh = (max(1, int(input_px / (h / w))), input_px) if tall else (input_px, max(1, int(input_px * (h / w))))
+    resized = cv2.resize(image, size_wh, interpolation=cv2.INTER_LINEAR)
     canvas = np.zeros((input_px, input_px, 3), np.uint8)
-    canvas[: resized.shape[0], : resized.shape[1]] = resized
-    return canvas, scale
+    canvas[: size_wh[1], : size_wh[0]] = resized
+    return canvas, np.array([size_wh[0] / w, size_wh[1] / h], np.float32)
 
 
 def anchor_centres(height: int, width: int, stride: int, anchors: int = ANCHORS_PER_CELL) -> FloatArray:
@@ -70,16 +75,20 @@ def decode(
 
 
 def nms(boxes: FloatArray, scores: FloatArray, threshold: float) -> npt.NDArray[np.int64]:
-    """Indices of the boxes kept by greedy non-maximum suppression (IoU > threshold removed), best first."""
+    """Indices of the boxes kept by greedy non-maximum suppression (IoU > threshold removed), best first.
+
+    Areas count pixels inclusively ((x2 − x1 + 1)·(y2 − y1 + 1)), as the reference's `SCRFD.nms` whose 0.4 default
+    was tuned with them.
+    """
     order = np.argsort(-scores, kind="stable")
-    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2] + 1, axis=1)
     keep: list[int] = []
     while order.size:
         best, rest = int(order[0]), order[1:]
         keep.append(best)
         top_left = np.maximum(boxes[best, :2], boxes[rest, :2])
         bottom_right = np.minimum(boxes[best, 2:], boxes[rest, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+        inter = np.prod(np.clip(bottom_right - top_left + 1, 0, None), axis=1)
         iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-6)
         order = rest[iou <= threshold]
     return np.array(keep, np.int64)
@@ -102,13 +111,14 @@ class ScrfdDetector:
     def detect(self, image: Image) -> ScrfdFaces:
         """Faces in a BGR frame."""
         spec = self.runner.spec
-        canvas, scale = letterbox(image, self.input_px)
+        canvas, scales = letterbox(image, self.input_px)
         outputs = self.runner.run(to_blob(canvas, spec.mean, spec.std, spec.colour))
         boxes, scores, points = decode(outputs, self.input_px, self.min_score)
-        keep = nms(boxes, scores, self.nms_threshold)
-        return ScrfdFaces(boxes[keep] / scale, scores[keep], points[keep] / scale)
+        boxes, points = boxes / np.tile(scales, 2), points / scales
+        keep = nms(boxes, scores, self.nms_threshold)  # in frame pixels, as the reference (its +1 is in pixels)
+        return ScrfdFaces(boxes[keep], scores[keep], points[keep])
 
     def __call__(self, rgb: Image) -> Detections:
-        """Boxes and scores for the analyser (which passes RGB)."""
+        """Boxes, scores and SCRFD's own five points for the analyser (which passes RGB)."""
         found = self.detect(np.ascontiguousarray(rgb[..., ::-1]))
-        return Detections(found.boxes.astype(np.float32), found.scores.astype(np.float32))
+        return Detections(found.boxes, found.scores, found.landmarks_5)

@@ -40,7 +40,7 @@ def template_points(name: str, crop_px: int) -> FloatArray:
     """A template's five points in pixels of a crop_px² crop.
 
     Example:
-        >>> template_points("arcface_112_v2", 112)[0].round(2).tolist()
+        >>> [round(float(v), 2) for v in template_points("arcface_112_v2", 112)[0]]
         [38.29, 51.7]
     """
     if name not in TEMPLATES:
@@ -73,9 +73,11 @@ def estimate_alignment(landmarks_5: FloatArray, template: FloatArray) -> FloatAr
     return np.hstack([scale * rotation, shift[:, None]]).astype(np.float32)
 
 
-def warp_face(image: Image, matrix: FloatArray, crop_px: int) -> Image:
-    """The crop_px² aligned crop (edges replicated where the crop leaves the frame)."""
-    return cv2.warpAffine(image, matrix, (crop_px, crop_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def warp_face(image: Image, matrix: FloatArray, crop_px: int, *, black_border: bool = False) -> Image:
+    """The crop_px² aligned crop; where it leaves the frame, edges are replicated (or black, as insightface's
+    `norm_crop`, with `black_border`)."""
+    border = cv2.BORDER_CONSTANT if black_border else cv2.BORDER_REPLICATE
+    return cv2.warpAffine(image, matrix, (crop_px, crop_px), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
 
 
 def box_mask(crop_px: int, blur: float = 0.3, padding: float = 0.0) -> FloatArray:
@@ -121,9 +123,15 @@ def paste_back(image: Image, crop: Image, mask: FloatArray, matrix: FloatArray) 
 def to_blob(
     crop: Image, mean: tuple[float, float, float], std: tuple[float, float, float], colour: str = "rgb"
 ) -> FloatArray:
-    """1×3×H×W float32 (pixel / 255 − mean) / std from a BGR uint8 crop, channels in `colour` order."""
+    """1×3×H×W float32 (pixel / 255 − mean) / std from a BGR uint8 crop, channels in `colour` order.
+
+    Computed as (pixel − 255·mean) / (255·std), the reference implementations' form ((x − 127.5) / 128 for SCRFD,
+    (x − 127.5) / 127.5 for ArcFace), so the blobs match theirs to the last bit where those constants are exact.
+    """
     pixels = crop[..., ::-1] if colour == "rgb" else crop
-    scaled = (pixels.astype(np.float32) / 255 - np.array(mean, np.float32)) / np.array(std, np.float32)
+    offset = (np.array(mean, np.float64) * 255).astype(np.float32)
+    divisor = (np.array(std, np.float64) * 255).astype(np.float32)
+    scaled = (pixels.astype(np.float32) - offset) / divisor
     return np.ascontiguousarray(scaled.transpose(2, 0, 1)[None], dtype=np.float32)
 
 

@@ -45,10 +45,15 @@ def _inswapper(name: str, file_name: str, urls: tuple[str, ...], sha256: str, si
 def _face_enhancer(
     name: str, architecture: Architecture, file_name: str, urls: tuple[str, ...], pins: tuple[str, int | None, str]
 ) -> ModelSpec:
-    """A 512 px face restorer (GFPGAN, CodeFormer, GPEN); `pins` = (sha256, size, source)."""
-    inputs: tuple[TensorSpec, ...] = (TensorSpec(None, (1, 3, 512, 512), _HALF_OR_FULL),)
+    """A 512 px face restorer (GFPGAN, CodeFormer, GPEN); `pins` = (sha256, size, source).
+
+    Tensor names of the pinned files: `input` → `output` (GFPGAN, GPEN); `x`, `w` (float64 fidelity) → `y`
+    (VisoMaster's CodeFormer export), as Rope and VisoMaster bind them (see docs/models.md).
+    """
+    image, output = ("x", "y") if architecture == "codeformer" else ("input", "output")
+    inputs: tuple[TensorSpec, ...] = (TensorSpec(image, (1, 3, 512, 512), _HALF_OR_FULL),)
     if architecture == "codeformer":
-        inputs = (*inputs, TensorSpec(None, (1,), ("float64", *_HALF_OR_FULL)))
+        inputs = (*inputs, TensorSpec("w", (1,), ("float64", *_HALF_OR_FULL)))
     sha256, size, source = pins
     return ModelSpec(
         name=name,
@@ -59,7 +64,7 @@ def _face_enhancer(
         sha256=sha256,
         size=size,
         inputs=inputs,
-        outputs=(TensorSpec(None, (1, 3, 512, 512), _HALF_OR_FULL),),
+        outputs=(TensorSpec(output, (1, 3, 512, 512), _HALF_OR_FULL),),
         licence=_LICENCES[architecture],
         commercial=architecture == "gfpgan",
         template="ffhq_512",
@@ -80,8 +85,8 @@ def _real_esrgan(scale: int, sha256: str) -> ModelSpec:
         urls=(f"{_VISOMASTER}/v1.0.0/{file_name}", f"{_VISOMASTER}/v0.1.0/{file_name}"),
         sha256=sha256,
         size=None,
-        inputs=(TensorSpec(None, (1, 3, None, None), _HALF_OR_FULL),),
-        outputs=(TensorSpec(None, (1, 3, None, None), _HALF_OR_FULL),),
+        inputs=(TensorSpec("input", (1, 3, None, None), _HALF_OR_FULL),),
+        outputs=(TensorSpec("output", (1, 3, None, None), _HALF_OR_FULL),),
         licence="Real-ESRGAN: BSD-3-Clause",
         commercial=True,
         scale=scale,
@@ -90,6 +95,9 @@ def _real_esrgan(scale: int, sha256: str) -> ModelSpec:
 
 
 _BUFFALO = "sha256 and size: published in several public projects pinning insightface's v0.7 buffalo_l.zip members"
+# det_10g's outputs: scores, box distances, five-point offsets, each for strides 8, 16, 32 (docs/models.md).
+_SCRFD_OUTPUTS = ("448", "471", "494", "451", "474", "497", "454", "477", "500")
+_SCRFD_WIDTHS = (1, 1, 1, 4, 4, 4, 10, 10, 10)
 
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
@@ -128,8 +136,8 @@ CATALOG: dict[str, ModelSpec] = {
             ),
             sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
             size=174_383_860,
-            inputs=(TensorSpec(None, (1, 3, 112, 112)),),
-            outputs=(TensorSpec(None, (1, 512)),),
+            inputs=(TensorSpec("input.1", (None, 3, 112, 112)),),
+            outputs=(TensorSpec("683", (None, 512)),),
             licence=_INSIGHTFACE_LICENCE,
             commercial=False,
             template="arcface_112_v2",
@@ -150,14 +158,16 @@ CATALOG: dict[str, ModelSpec] = {
             ),
             sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
             size=16_923_827,
-            inputs=(TensorSpec(None, (1, 3, None, None)),),
-            outputs=tuple(TensorSpec(None, (None, width)) for width in (1, 1, 1, 4, 4, 4, 10, 10, 10)),
+            inputs=(TensorSpec("input.1", (1, 3, None, None)),),
+            outputs=tuple(
+                TensorSpec(name, (None, width)) for name, width in zip(_SCRFD_OUTPUTS, _SCRFD_WIDTHS, strict=True)
+            ),
             licence=_INSIGHTFACE_LICENCE,
             commercial=False,
             crop_px=640,
             mean=(127.5 / 255, 127.5 / 255, 127.5 / 255),
             std=(128 / 255, 128 / 255, 128 / 255),
-            colour="bgr",
+            colour="rgb",  # insightface's SCRFD.forward: blobFromImage(..., swapRB=True); FaceFusion feeds BGR
             source=_BUFFALO,
         ),
         _face_enhancer(

@@ -181,6 +181,19 @@ def _tensor_problems(kind: str, index: int, expected: TensorSpec, actual: Any) -
     return problems
 
 
+def paired(expected: Sequence[TensorSpec], actual: Sequence[Any]) -> list[Any]:
+    """The session tensor for each expected one: the one with its name where the spec names it and the file has
+    it (in any position), else the one in the same position (fewer when the file has fewer)."""
+    by_name = {arg.name: arg for arg in actual}
+    pairs = []
+    for i, spec in enumerate(expected):
+        if spec.name is not None and spec.name in by_name:
+            pairs.append(by_name[spec.name])
+        elif i < len(actual):
+            pairs.append(actual[i])
+    return pairs
+
+
 def contract_problems(spec: ModelSpec, inputs: Sequence[Any], outputs: Sequence[Any]) -> list[str]:
     """Every difference between a spec's contract and a session's inputs/outputs (NodeArg-like objects)."""
     problems = []
@@ -188,21 +201,23 @@ def contract_problems(spec: ModelSpec, inputs: Sequence[Any], outputs: Sequence[
         problems.append(f"{len(inputs)} inputs, expected {len(spec.inputs)}")
     if len(outputs) < len(spec.outputs):
         problems.append(f"{len(outputs)} outputs, expected {len(spec.outputs)}")
-    for i, (expected, actual) in enumerate(zip(spec.inputs, inputs, strict=False)):
+    for i, (expected, actual) in enumerate(zip(spec.inputs, paired(spec.inputs, inputs), strict=False)):
         problems += _tensor_problems("input", i, expected, actual)
-    for i, (expected, actual) in enumerate(zip(spec.outputs, outputs, strict=False)):
+    for i, (expected, actual) in enumerate(zip(spec.outputs, paired(spec.outputs, outputs), strict=False)):
         problems += _tensor_problems("output", i, expected, actual)
     return problems
 
 
 class Runner:
-    """A checked session for one model: `run(blobs)` feeds inputs by position; IOBinding on CUDA.
+    """A checked session for one model: `run(blobs)` feeds the inputs in the spec's order; IOBinding on CUDA.
 
     Attributes:
         spec: the model's contract.
         session: the onnxruntime.InferenceSession.
         providers: short names of the providers the session really uses.
-        input_names / input_dtypes: the file's inputs, in order (blobs are cast to these types).
+        input_names / input_dtypes: the file's inputs in the spec's order (by name where the spec names them, else
+            by position); blobs are cast to these types.
+        output_names: the spec's outputs in its order (by name where named), then any others of the file.
     """
 
     def __init__(self, spec: ModelSpec, session: Any) -> None:
@@ -210,9 +225,11 @@ class Runner:
         self.session = session
         used = session.get_providers()
         self.providers = tuple(short for short, full in PROVIDERS.items() if full in used)
-        self.input_names = tuple(arg.name for arg in session.get_inputs())
-        self.input_dtypes = tuple(np.dtype(_ONNX_TYPES.get(arg.type, "float32")) for arg in session.get_inputs())
-        self.output_names = tuple(arg.name for arg in session.get_outputs())
+        inputs = paired(spec.inputs, session.get_inputs()) if spec.inputs else list(session.get_inputs())
+        self.input_names = tuple(arg.name for arg in inputs)
+        self.input_dtypes = tuple(np.dtype(_ONNX_TYPES.get(arg.type, "float32")) for arg in inputs)
+        outputs = [arg.name for arg in paired(spec.outputs, session.get_outputs())]
+        self.output_names = tuple(outputs + [arg.name for arg in session.get_outputs() if arg.name not in outputs])
         self._binding = "cuda" in self.providers
 
     def run(self, *blobs: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:

@@ -58,6 +58,10 @@ class FaceEnhancer:
         return paste_back(frame, self.restore(crop), self.mask, matrix)
 
 
+MOD_SCALE = {1: 4, 2: 2}
+"""Input sizes an upscaler of each scale needs a multiple of (RRDBNet pixel-unshuffles at scales 1 and 2)."""
+
+
 def tile_origins(length: int, tile: int) -> list[int]:
     """Start offsets of tiles covering `length` (the last tile may be shorter)."""
     return list(range(0, max(length, 1), tile))
@@ -112,8 +116,17 @@ class FrameEnhancer:
         return from_blob(outputs[0], spec.mean, spec.std, spec.colour)
 
     def upscale(self, frame: Image) -> Image:
-        """The frame at the model's scale."""
-        return upscale_tiled(frame, self.run_tile, self.runner.spec.scale, self.tile, self.pad)
+        """The frame at the model's scale.
+
+        Frames are first reflect-padded at the bottom and right to a multiple of the model's input granularity,
+        as the reference does (Real-ESRGAN `RealESRGANer.pre_process`: RRDBNet unshuffles pixels 2×2 at scale 2
+        and 4×4 at scale 1, so those sizes must be even / a multiple of 4); the padding is cropped off after.
+        """
+        scale = self.runner.spec.scale
+        h, w = frame.shape[:2]
+        mod = MOD_SCALE.get(scale, 1)
+        padded = cv2.copyMakeBorder(frame, 0, -h % mod, 0, -w % mod, cv2.BORDER_REFLECT_101)
+        return upscale_tiled(padded, self.run_tile, scale, self.tile, self.pad)[: h * scale, : w * scale]
 
     def __call__(self, frame: Image) -> Image:
         """The frame enhanced at its own size: upscaled, area-downscaled back, blended with the original."""

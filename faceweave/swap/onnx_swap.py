@@ -47,7 +47,11 @@ def read_emap(path: Path) -> FloatArray:
 
 
 class ArcFaceEmbedder:
-    """512-D ArcFace embeddings of faces aligned on the model's template (raw: normalise for distances)."""
+    """512-D ArcFace embeddings of faces aligned on the model's template (raw: normalise for distances).
+
+    The crop is the reference's (insightface `ArcFaceONNX.get` → `norm_crop`): black where it leaves the frame, so
+    embeddings of faces at the frame's edge are the ones insightface computes.
+    """
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
@@ -56,20 +60,26 @@ class ArcFaceEmbedder:
         """The raw (512,) embedding of the face with these five points in a BGR image."""
         spec = self.runner.spec
         matrix = estimate_alignment(landmarks_5, template_points(spec.template or "arcface_112_v2", spec.crop_px))
-        crop = warp_face(image, matrix, spec.crop_px)
+        crop = warp_face(image, matrix, spec.crop_px, black_border=True)
         return np.asarray(self.runner.run(to_blob(crop, spec.mean, spec.std, spec.colour))[0], np.float32).reshape(-1)
 
 
+def _unit(vector: FloatArray) -> FloatArray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
 def source_latent(embeddings: Sequence[FloatArray], emap: FloatArray) -> FloatArray:
-    """The inswapper `source` input: the mean L2-normalised embedding, normalised again, times emap.
+    """The inswapper `source` input: the mean L2-normalised embedding, normalised, times emap, normalised again.
+
+    The last normalisation is the reference's (insightface `INSwapper.get`: `latent /= np.linalg.norm(latent)`);
+    FaceFusion leaves it out, which changes the latent's length by ‖unit · emap‖.
 
     Example:
-        >>> source_latent([np.ones(512, np.float32)], np.eye(512, dtype=np.float32)).sum().round(3)
-        22.627
+        >>> float(np.linalg.norm(source_latent([np.ones(512, np.float32)], 2 * np.eye(512, dtype=np.float32))))
+        1.0
     """
-    units = [e / max(float(np.linalg.norm(e)), 1e-12) for e in embeddings]
-    mean = np.mean(units, axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12) @ emap).astype(np.float32)
+    mean = np.mean([_unit(e) for e in embeddings], axis=0)
+    return _unit(_unit(mean) @ emap).astype(np.float32)
 
 
 class InswapperSwapper:

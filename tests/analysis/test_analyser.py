@@ -82,3 +82,18 @@ def test_reference_matching_uses_the_threshold() -> None:
     assert match_references(faces.with_embedding(np.zeros((0, 128), np.float32)), np.zeros((1, 128)), 0.6).size == 0
     with pytest.raises(ValueError, match="embeddings"):
         match_references(faces, np.zeros((1, 128), np.float32), 0.6)
+
+
+@pytest.mark.parametrize("angle", [0.0, 35.0, -120.0])  # upright; rolled; upside down: the shift turns with the face
+def test_five_points_move_the_mouth_corners_to_the_detector_convention(angle: float) -> None:
+    from faceweave.analysis.mesh import MOUTH_CORNER_SHIFT, five_points
+    from faceweave.faces import FIVE_POINT_IDS
+
+    upright = np.array([[-50, 0], [50, 0], [0, 60], [-40, 110], [40, 110]], np.float32)  # eye distance 100
+    rotation = cv2.getRotationMatrix2D((0, 0), angle, 1.0)[:, :2].astype(np.float32)
+    mesh = np.zeros((478, 3), np.float32)
+    mesh[list(FIVE_POINT_IDS), :2] = upright @ rotation.T + (300, 200)
+    points = (five_points(mesh) - (300, 200)) @ rotation  # back in the upright frame
+    assert np.allclose(points[:3], upright[:3], atol=1e-3)  # eyes and nose as the mesh has them
+    assert np.allclose(points[3:], upright[3:] + MOUTH_CORNER_SHIFT * 100, atol=1e-3)
+    assert MOUTH_CORNER_SHIFT[0, 0] < 0 < MOUTH_CORNER_SHIFT[1, 0]  # both corners move outwards

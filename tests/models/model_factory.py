@@ -1,4 +1,5 @@
-"""Small ONNX files with the contracts of the catalog models, and a loopback HTTP server that serves them."""
+"""Small ONNX files with the contracts of the catalog models (identity-like stubs; the random-weight graphs of the
+differential tests are in contract_graphs.py), and a loopback HTTP server that serves them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from faceweave.models.spec import ModelSpec
 FLOAT, DOUBLE = TensorProto.FLOAT, TensorProto.DOUBLE
 SCRFD_BOX = (144.0, 96.0, 240.0, 224.0)  # what the SCRFD-like model reports, in 640² input pixels
 SCRFD_SCORE = 0.9
+SCRFD_OUTPUT_NAMES = ("448", "471", "494", "451", "474", "497", "454", "477", "500")  # det_10g's, in session order
 
 
 def _model(nodes: list[onnx.NodeProto], inputs: list, outputs: list, initializers: list | None = None) -> bytes:
@@ -52,15 +54,15 @@ def inswapper_like(target: str = "target", side: int = 128, latent: int = 512) -
 
 
 def arcface_like() -> bytes:
-    """ArcFace contract (1×3×112×112 → 1×512): channel means times a fixed 3×512 matrix."""
+    """ArcFace contract (input.1 1×3×112×112 → 683 1×512): channel means times a fixed 3×512 matrix."""
     weight = numpy_helper.from_array(arcface_weight(), "weight")
     nodes = [
-        helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+        helper.make_node("GlobalAveragePool", ["input.1"], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"]),
-        helper.make_node("MatMul", ["flat", "weight"], ["embedding"]),
+        helper.make_node("MatMul", ["flat", "weight"], ["683"]),
     ]
-    inputs = [_value("input", FLOAT, [1, 3, 112, 112])]
-    return _model(nodes, inputs, [_value("embedding", FLOAT, [1, 512])], [weight])
+    inputs = [_value("input.1", FLOAT, [1, 3, 112, 112])]
+    return _model(nodes, inputs, [_value("683", FLOAT, [1, 512])], [weight])
 
 
 def arcface_weight() -> np.ndarray:
@@ -68,13 +70,15 @@ def arcface_weight() -> np.ndarray:
     return np.random.default_rng(3).normal(0, 1, (3, 512)).astype(np.float32)
 
 
-def restorer_like(codeformer: bool = False) -> bytes:
-    """GFPGAN / GPEN contract (1×3×512×512 → same), returning its input; CodeFormer adds a float64 `weight`."""
-    inputs = [_value("input", FLOAT, [1, 3, 512, 512])]
+def restorer_like(codeformer: bool = False, weight_first: bool = False) -> bytes:
+    """GFPGAN / GPEN contract (input 1×3×512×512 → output), returning its input; CodeFormer's is x, w (float64) → y
+    (`weight_first`: the file lists w before x)."""
+    image, output = ("x", "y") if codeformer else ("input", "output")
+    inputs = [_value(image, FLOAT, [1, 3, 512, 512])]
     if codeformer:
-        inputs.append(_value("weight", DOUBLE, [1]))
-    nodes = [helper.make_node("Identity", ["input"], ["output"])]
-    return _model(nodes, inputs, [_value("output", FLOAT, [1, 3, 512, 512])])
+        inputs.insert(0 if weight_first else 1, _value("w", DOUBLE, [1]))
+    nodes = [helper.make_node("Identity", [image], [output])]
+    return _model(nodes, inputs, [_value(output, FLOAT, [1, 3, 512, 512])])
 
 
 def upscaler_like(scale: int = 2, mode: str = "linear") -> bytes:
@@ -87,28 +91,37 @@ def upscaler_like(scale: int = 2, mode: str = "linear") -> bytes:
 
 def scrfd_outputs(input_px: int = 640) -> list[np.ndarray]:
     """The 9 SCRFD outputs (scores, box distances, five-point offsets per stride 8/16/32) of one face at SCRFD_BOX."""
-    outputs: list[np.ndarray] = []
+    points = np.array([[-1, -1], [1, -1], [0, 0], [-1, 1], [1, 1]], np.float32) * 16 + (192, 160)
+    return scrfd_face_outputs(np.array(SCRFD_BOX, np.float32), points, input_px)
+
+
+def scrfd_face_outputs(box: np.ndarray, points: np.ndarray, input_px: int = 640) -> list[np.ndarray]:
+    """The 9 SCRFD outputs reporting one face with this box (x1, y1, x2, y2) and five points, in input pixels.
+
+    The face goes to the stride-16 anchor nearest the box centre (score SCRFD_SCORE); the second anchor of that
+    cell reports the same box with score 0.8, for NMS to remove.
+    """
     counts = [(input_px // s) ** 2 * 2 for s in (8, 16, 32)]
     scores = [np.zeros((n, 1), np.float32) for n in counts]
     boxes = [np.zeros((n, 4), np.float32) for n in counts]
-    points = [np.zeros((n, 10), np.float32) for n in counts]
-    anchor = (10 * (input_px // 16) + 12) * 2  # stride 16, row 10, column 12, first anchor: centre (192, 160)
-    scores[1][anchor] = SCRFD_SCORE
-    scores[1][anchor + 1] = 0.8  # the second anchor of the same cell: removed by NMS
-    boxes[1][anchor] = boxes[1][anchor + 1] = (3, 4, 3, 4)
-    points[1][anchor] = (-1, -1, 1, -1, 0, 0, -1, 1, 1, 1)
-    outputs += scores + boxes + points
-    return outputs
+    offsets = [np.zeros((n, 10), np.float32) for n in counts]
+    column, row = np.round((box[:2] + box[2:]) / 2 / 16).astype(int)
+    centre = np.array([column, row], np.float32) * 16
+    anchor = (row * (input_px // 16) + column) * 2
+    scores[1][anchor], scores[1][anchor + 1] = SCRFD_SCORE, 0.8
+    boxes[1][anchor] = boxes[1][anchor + 1] = np.concatenate([centre - box[:2], box[2:] - centre]) / 16
+    offsets[1][anchor] = ((points - centre) / 16).reshape(-1)
+    return scores + boxes + offsets
 
 
-def scrfd_like(input_px: int = 640) -> bytes:
-    """SCRFD contract: input 1×3×640×640 BGR, 9 outputs that always report one face at SCRFD_BOX."""
-    nodes, outputs, initializers = [], [], []
-    for i, array in enumerate(scrfd_outputs(input_px)):
+def scrfd_like(input_px: int = 640, outputs: list[np.ndarray] | None = None) -> bytes:
+    """SCRFD contract (input.1 1×3×640×640, outputs 448 … 500), always reporting `outputs` (default: SCRFD_BOX)."""
+    nodes, values, initializers = [], [], []
+    for i, (name, array) in enumerate(zip(SCRFD_OUTPUT_NAMES, outputs or scrfd_outputs(input_px), strict=True)):
         initializers.append(numpy_helper.from_array(array, f"c{i}"))
-        nodes.append(helper.make_node("Identity", [f"c{i}"], [f"out{i}"]))
-        outputs.append(_value(f"out{i}", FLOAT, list(array.shape)))
-    return _model(nodes, [_value("input.1", FLOAT, [1, 3, input_px, input_px])], outputs, initializers)
+        nodes.append(helper.make_node("Identity", [f"c{i}"], [name]))
+        values.append(_value(name, FLOAT, list(array.shape)))
+    return _model(nodes, [_value("input.1", FLOAT, [1, 3, input_px, input_px])], values, initializers)
 
 
 def sha256(data: bytes) -> str:

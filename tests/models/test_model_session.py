@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_factory import inswapper_like, pinned
+from model_factory import inswapper_like, pinned, restorer_like
 
 from faceweave.errors import ModelError, UsageError
 from faceweave.models.catalog import CATALOG
@@ -88,6 +88,16 @@ def test_runner_casts_inputs_and_runs(tmp_path: Path) -> None:
     target = np.random.default_rng(0).random((1, 3, 128, 128))  # float64: cast to the file's float32
     (output,) = runner.run(target, np.ones((1, 512)))
     assert output.dtype == np.float32 and np.allclose(output, target, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight_first", [False, True])  # the file's order; w listed before x
+def test_inputs_are_paired_by_name_not_position(tmp_path: Path, weight_first: bool) -> None:
+    spec = CATALOG["codeformer"]
+    runner = create_session(spec, _write(tmp_path, restorer_like(True, weight_first)), RuntimeOptions())
+    assert runner.input_names == ("x", "w") and runner.input_dtypes == (np.dtype("float32"), np.dtype("float64"))
+    image = np.full((1, 3, 512, 512), 0.5, np.float32)
+    (output,) = runner.run(image, np.array([0.7]))  # the spec's order, image then weight, whatever the file's
+    assert np.array_equal(output, image)
 
 
 def test_unreadable_file_is_a_model_error(tmp_path: Path) -> None:

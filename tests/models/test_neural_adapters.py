@@ -8,11 +8,21 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from model_factory import SCRFD_BOX, SCRFD_SCORE, arcface_weight, emap_matrix, scrfd_outputs
+from model_factory import (
+    SCRFD_BOX,
+    SCRFD_SCORE,
+    arcface_weight,
+    emap_matrix,
+    pinned,
+    scrfd_face_outputs,
+    scrfd_like,
+    scrfd_outputs,
+)
 
 from faceweave.analysis.scrfd import ScrfdDetector, anchor_centres, decode, letterbox, nms
 from faceweave.engine import BoundEngine
-from faceweave.faces import Faces
+from faceweave.engine.chain import NeuralSwap
+from faceweave.faces import Face, Faces
 from faceweave.geometry.align import estimate_alignment, paste_back, template_points, warp_face
 from faceweave.models.loader import load_model
 from faceweave.samples import sample_path
@@ -55,8 +65,9 @@ def test_emap_is_read_from_the_graph_and_makes_the_latent(stocked: Path) -> None
     emap = read_emap(stocked / "inswapper_128.onnx")
     assert np.array_equal(emap, emap_matrix())
     embedding = np.random.default_rng(0).normal(size=512).astype(np.float32)
-    expected = embedding / np.linalg.norm(embedding) @ emap
-    assert np.allclose(source_latent([embedding * 7], emap), expected, atol=1e-5)
+    projected = embedding / np.linalg.norm(embedding) @ emap
+    expected = projected / np.linalg.norm(projected)  # normalised after the product, as insightface's INSwapper.get
+    assert np.allclose(source_latent([embedding * 7], emap), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("boost", [128, 256])  # native size; pixel boost ×2 (four polyphase runs)
@@ -109,8 +120,10 @@ def test_scrfd_decode_and_letterbox_rescale(stocked: Path) -> None:
 
 def test_scrfd_pieces() -> None:
     assert anchor_centres(2, 3, 8)[:4].tolist() == [[0, 0], [0, 0], [8, 0], [8, 0]]
-    canvas, scale = letterbox(np.full((100, 50, 3), 9, np.uint8), 640)
-    assert scale == 6.4 and canvas[639, 0, 0] == 9 and canvas[0, 639, 0] == 0
+    canvas, scales = letterbox(np.full((100, 50, 3), 9, np.uint8), 640)
+    assert scales.tolist() == pytest.approx([6.4, 6.4]) and canvas[639, 0, 0] == 9 and canvas[0, 639, 0] == 0
+    _, scales = letterbox(np.zeros((667, 1000, 3), np.uint8), 640)  # 426.88 rows: resized to 426, as the reference
+    assert scales.tolist() == pytest.approx([0.64, 426 / 667])  # each axis mapped back by its own scale
     boxes, scores, points = decode(scrfd_outputs(), 640, 0.85)
     assert scores.tolist() == [pytest.approx(SCRFD_SCORE)]
     assert boxes.tolist() == [list(SCRFD_BOX)] and points.shape == (1, 5, 2)
@@ -155,3 +168,34 @@ def test_analyser_uses_scrfd_when_asked(stocked: Path) -> None:
     analyser = FaceAnalyser(Settings(detector="scrfd", model_dir=str(stocked)))
     found = analyser.detect(np.zeros((640, 640, 3), np.uint8))
     assert np.allclose(found.boxes, [SCRFD_BOX]) and found.scores.tolist() == [pytest.approx(SCRFD_SCORE)]
+
+
+def test_scrfd_five_points_are_what_the_neural_models_get(
+    stocked: Path, astronaut_faces: tuple[Image, Faces], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --detector scrfd, faces carry SCRFD's own five points (the convention the models were trained on), not
+    the mesh-derived ones, and the neural swap aligns on them."""
+    from faceweave.analysis.analyser import FaceAnalyser
+    from faceweave.models.catalog import CATALOG
+
+    image, mesh_faces = astronaut_faces  # 512², letterboxed ×1.25 into SCRFD's 640² input
+    points = mesh_faces.landmarks_5[0] + (4.0, -3.0)  # SCRFD's points: near the mesh's, not equal to them
+    box = mesh_faces.boxes[0]
+    data = scrfd_like(outputs=scrfd_face_outputs(box * 1.25, points * 1.25))
+    (stocked / CATALOG["scrfd_10g"].file_name).write_bytes(data)
+    monkeypatch.setitem(CATALOG, "scrfd_10g", pinned(CATALOG["scrfd_10g"], data))
+    settings = Settings(detector="scrfd", swapper="inswapper_128", model_dir=str(stocked))
+    faces = FaceAnalyser(settings).analyse(image)
+    assert len(faces) == 1 and np.allclose(faces.landmarks_5[0], points, atol=1e-3)
+    assert not np.allclose(faces.landmarks_5[0], mesh_faces.landmarks_5[0], atol=1.0)
+    pipeline = BoundEngine.load(settings, sources=[sample_path("astronaut")])  # the stub finds only this face
+    neural = next(p for p in pipeline.engine.chain if isinstance(p, NeuralSwap))
+    swap, seen = neural.swapper, []
+
+    def recording(frame: Image, face: Face, latent: npt.NDArray[np.float32]) -> Image:
+        seen.append(face.landmarks_5)
+        return swap(frame, face, latent)
+
+    monkeypatch.setattr(neural, "swapper", recording)
+    assert pipeline.process(image).swapped == (0,)
+    assert len(seen) == 1 and np.allclose(seen[0], points, atol=1e-3)
