@@ -58,3 +58,18 @@ def test_the_cli_refuses_a_video_over_its_limits(tmp_path: Path, capsys: pytest.
     assert not output.exists()
     code = main([*swap, "-t", str(sample_path("astronaut")), "--max-video-seconds", "1"])
     assert code == 2 and "apply to video targets only" in capsys.readouterr().err
+
+
+def test_a_trim_of_a_video_that_starts_after_its_audio_is_not_called_truncated(tmp_path: Path) -> None:
+    """The video stream may start later than the container (here 0.8 s after the audio, as in hamilton_short_clip):
+    a trim's frame estimate counts from the video's first frame, not from the container's start."""
+    from clip_factory import decode_all, write_clip
+
+    fps = Fraction(15)
+    frames = face_frames((160, 120), 30, with_face=30)[0]
+    late = [round((Fraction(4, 5) + Fraction(i) / fps) * fps) for i in range(30)]  # time base 1/15: 12, 13, ...
+    clip = write_clip(tmp_path / "late.mp4", frames, fps=fps, pts=late, audio_seconds=3.0).path
+    output = tmp_path / "out.mp4"
+    swap_video_file([sample_path("hopper")], clip, output, Settings(watermark=False), end=1.5)
+    kept, _, _ = decode_all(output)
+    assert 9 <= len(kept) <= 12  # the frames between 0.8 s and 1.5 s

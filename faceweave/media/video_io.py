@@ -62,6 +62,9 @@ class VideoInfo:
     colorspace: int
     color_primaries: int
     color_trc: int
+    video_start: Fraction | None = None
+    """Seconds on the container timeline of the video's first frame, where it differs from `start_time` (a stream
+    may start after the audio); None: at `start_time`."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def _probe_open(container: av.container.InputContainer, name: str) -> VideoInfo:
         colorspace=int(first.colorspace),
         color_primaries=int(first.color_primaries),
         color_trc=int(first.color_trc),
+        video_start=None if first.pts is None else Fraction(first.pts) * time_base,
     )
 
 
@@ -258,11 +262,12 @@ def expected_frames(info: VideoInfo, span: Span) -> int | None:
     """The number of frames a span should hold (exact when untrimmed and the container counts, else estimated)."""
     if span.start is None and span.end is None and info.frames:
         return info.frames
-    total = info.duration
-    if total is None:
+    if info.duration is None:
         return None
-    begin = float((span.start or info.start_time) - info.start_time)
-    finish = min(total, float(span.end - info.start_time)) if span.end is not None else total
+    first = info.start_time if info.video_start is None else max(info.video_start, info.start_time)
+    begin = max(first, span.start) if span.start is not None else first
+    last = first + Fraction(info.duration).limit_denominator(1_000_000)
+    finish = min(last, span.end) if span.end is not None else last
     return max(0, round((finish - begin) * info.fps))
 
 
