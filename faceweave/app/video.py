@@ -101,10 +101,9 @@ def swap_video(
     stream = engine.stream()
     with VideoReader(target, start, end) as reader:
         total = expected_frames(reader.info, reader.span)
-        writer = labelled_video_writer(
+        with labelled_video_writer(
             output, reader.info, settings, label=label, options=options, audio_from=reader.info.path, span=reader.span
-        )
-        with writer:
+        ) as writer:
             for frame in reader:
                 result = engine.process(frame.image, bindings, stream, seconds=float(frame.seconds))
                 writer.write(result.image, frame.pts)

@@ -9,7 +9,7 @@ import io
 import logging
 import os
 import queue
-import tempfile
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -155,21 +155,22 @@ class VideoWriter:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._finished = False
-        handle, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(handle)
-        self._temp = Path(temp)
+        # The temp name is known before the file exists, and everything after its creation is inside the try: a
+        # Ctrl-C or SIGTERM at any point of the constructor leaves no .part behind.
+        self._temp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
         try:
-            self._container = _open_output(temp, _FORMATS[extension], metadata)
+            os.close(os.open(self._temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            self._container = _open_output(str(self._temp), _FORMATS[extension], metadata)
             self._stream = self._add_video_stream(options)
             self.audio = self._add_audio(audio_from) if options.audio and audio_from is not None else None
             self._container.start_encoding()
+            self._thread = threading.Thread(target=self._run, name="faceweave-video-writer", daemon=True)
+            self._thread.start()
         except BaseException as exc:
-            self._discard()
+            self.abort()
             if isinstance(exc, av.FFmpegError):
                 raise MediaError(self.path, f"cannot start encoding ({exc})", _WRITE_HINT) from exc
             raise
-        self._thread = threading.Thread(target=self._run, name="faceweave-video-writer", daemon=True)
-        self._thread.start()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -221,8 +222,9 @@ class VideoWriter:
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
-        if hasattr(self, "_thread"):
-            self._thread.join()
+        thread: threading.Thread | None = getattr(self, "_thread", None)
+        if thread is not None and thread.is_alive():  # not started when the constructor was interrupted
+            thread.join()
         self._discard()
         self._finished = True
 

@@ -346,6 +346,32 @@ def test_interrupted_encode_leaves_no_file(clip: Clip, tmp_path: Path, interrupt
     assert list(tmp_path.iterdir()) == []  # no output, no hidden .part file
 
 
+@pytest.mark.parametrize("step", ["os.close", "threading.Thread.start"])
+def test_an_interrupt_while_the_writer_starts_leaves_no_file(
+    clip: Clip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """SIGTERM (KeyboardInterrupt) can land just after the temp file appears, before the writer is entered: a flaky
+    leftover .part in test_signals came from there (the temp file was made before the cleanup could know its name)."""
+    import faceweave.media.video_writer as video_writer
+
+    module, name = step.rsplit(".", 1)
+    owner = {"os": video_writer.os, "threading.Thread": video_writer.threading.Thread}[module]
+    original = getattr(owner, name)
+
+    def interrupted(*args: object) -> None:
+        if not leftovers(tmp_path):
+            original(*args)  # some other call: not the writer's own start
+            return
+        original(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(owner, name, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        VideoWriter(tmp_path / "out.mp4", probe_video(clip.path))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_existing_output_survives_a_failed_write(clip: Clip, tmp_path: Path) -> None:
     output = tmp_path / "out.mp4"
     output.write_bytes(b"previous result")
