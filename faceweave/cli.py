@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from faceweave import __version__
 from faceweave.errors import DeviceError, FaceweaveError, MediaError, NoFaceError, UsageError
@@ -19,6 +21,8 @@ from faceweave.settings import FIELDS, SECTIONS, Declared, Settings, load_settin
 
 if TYPE_CHECKING:
     from faceweave.app.video import Progress
+    from faceweave.batch import BatchProgress
+    from faceweave.models.store import DownloadProgress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_FACE, EXIT_MEDIA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 VIDEO_LIMIT_FLAGS = ("max_video_seconds", "max_video_frames", "max_video_pixels")
@@ -27,15 +31,73 @@ EXIT_BATCH_FAILED = 6  # `faceweave batch` finished, but some files failed (list
 
 log = logging.getLogger("faceweave")
 
+EXAMPLES = {
+    "swap": """examples:
+  faceweave swap -s me.jpg -t photo.jpg -o out.png
+  faceweave swap -s me.jpg -t clip.mp4 -o out.mp4 --start 12 --end 20     # seconds 12 to 20 only
+  faceweave swap -s me.jpg -r guest.jpg -t group.jpg -o out.jpg           # only the faces like guest.jpg""",
+    "analyse": """examples:
+  faceweave analyse photo.jpg
+  faceweave analyse group.jpg --debug-image faces.png --embedding""",
+    "bench": """examples:
+  faceweave bench --repeat 10
+  faceweave bench --video clip.mp4 --flicker --json
+  faceweave bench --live --input clip.mp4 --resize 720p""",
+    "eval": """examples:
+  faceweave eval --images portraits/ --output eval/
+  faceweave eval --images portraits/ --output eval/ --cases pairs,yaw --videos clips/
+  faceweave eval --images portraits/ --output blind/ --blind     # later: --score-blind blind/key.json ratings.jsonl""",
+    "live": """examples:
+  faceweave live -s me.jpg --camera 0 --window
+  faceweave live -s me.jpg --input clip.mp4 --realtime --serve 8080 --record out.mp4
+  faceweave live -s me.jpg --camera 0 --virtual-camera --no-hud""",
+    "demo": """examples:
+  faceweave demo
+  faceweave demo --output /tmp/faceweave-demo""",
+    "inspect": """examples:
+  faceweave inspect out.png
+  faceweave inspect swapped.mp4""",
+    "completion": """examples:
+  faceweave completion bash > ~/.local/share/bash-completion/completions/faceweave
+  faceweave completion zsh > ~/.zfunc/_faceweave          # a folder on $fpath
+  faceweave completion fish > ~/.config/fish/completions/faceweave.fish""",
+}
+"""Each subcommand's `--help` ends with two or three examples (batch, models, serve and keys keep theirs beside their
+arguments)."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Subcommand help that fits a screen: the usage line names the required arguments and then [options] (the
+    option list follows anyway), an option and its help share a line, and examples keep their layout."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34)
+
+    def _format_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any) -> str:
+        if usage is not None:
+            return super()._format_usage(usage, actions, groups, prefix)
+        actions = list(actions)
+        chosen = {id(action) for group in groups if group.required for action in group._group_actions}
+        kept = [a for a in actions if a.required or not a.option_strings or id(a) in chosen]
+        text = super()._format_usage(None, kept, groups, prefix).rstrip("\n")
+        return f"{text} [options]\n\n" if len(kept) < len(actions) else f"{text}\n\n"
+
+
+class _Parser(argparse.ArgumentParser):
+    """The subcommands' parser: `_HelpFormatter` help, for nested subcommands too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "formatter_class": _HelpFormatter})
+
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     """The settings flags, one group per section, generated from their declaration in `faceweave.settings`.
 
     argparse (stdlib) rather than a parsing library: the flags are data declared once, argparse needs no new
-    dependency, matches unambiguous prefixes and suggests close choices; completion can come from argcomplete.
+    dependency, matches unambiguous prefixes and suggests close choices; shtab turns it into `faceweave completion`.
     """
     group = parser.add_argument_group("settings (each flag is also a FACEWEAVE_* variable and a --config key)")
-    group.add_argument("--config", type=Path, help="TOML file with settings ([faceweave] table)")
+    group.add_argument("--config", type=Path, metavar="TOML", help="TOML file with settings ([faceweave] table)")
     for section in SECTIONS:
         flagged = [(field.flag, field) for field in section_fields(section) if field.flag is not None]
         if flagged:
@@ -47,6 +109,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 def _add_flag(group: argparse._ArgumentGroup, flag: str, field: Declared) -> None:
     """One settings flag; its value stays None unless given, so the lower layers (env, --config) show through."""
     help_text = field.spec.help.replace("%", "%%")
+    metavar = {int: "N", float: "X"}.get(field.kind, flag.rsplit("-", 1)[-1].upper())  # short: one line with help
     if field.kind is bool:  # --name turns on a default-off field, --no-name turns off a default-on one
         action = "store_false" if field.default else "store_true"
         help_text = f"turn off: {help_text}" if field.default else help_text
@@ -59,9 +122,9 @@ def _add_flag(group: argparse._ArgumentGroup, flag: str, field: Declared) -> Non
     if field.literal:
         group.add_argument(flag, dest=field.name, choices=field.literal, help=help_text)
     elif field.kind is str:
-        group.add_argument(flag, dest=field.name, help=help_text)
+        group.add_argument(flag, dest=field.name, metavar=metavar, help=help_text)
     else:
-        group.add_argument(flag, dest=field.name, type=field.kind, help=help_text)
+        group.add_argument(flag, dest=field.name, type=field.kind, metavar=metavar, help=help_text)
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -73,13 +136,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceweave", description=__doc__)
     parser.add_argument("--version", action="version", version=f"faceweave {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and timings")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    swap = commands.add_parser("swap", help="swap the source face onto the faces of a target image")
-    swap.add_argument("--source", "-s", action="append", required=True, type=Path, help="source photo (repeatable)")
-    swap.add_argument("--target", "-t", required=True, type=Path, help="target image or video")
+    swap = commands.add_parser("swap", help="swap the source face onto the faces of a target", epilog=EXAMPLES["swap"])
     swap.add_argument(
-        "--output", "-o", required=True, type=Path, help="output (.jpg .png .webp .bmp .tif; video .mp4 ...)"
+        "--source", "-s", action="append", required=True, type=Path, metavar="PHOTO", help="source photo (repeatable)"
+    )
+    swap.add_argument("--target", "-t", required=True, type=Path, metavar="FILE", help="target image or video")
+    swap.add_argument(
+        "--output", "-o", required=True, type=Path, metavar="FILE", help=".jpg .png .webp .bmp .tif; video .mp4 ..."
     )
     swap.add_argument(
         "--reference",
@@ -87,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         type=Path,
+        metavar="PHOTO",
         help="swap only faces like this person; with several, reference i gets source i",
     )
     swap.add_argument("--require-face", action="store_true", help="fail (exit 3) when the target has no face")
@@ -94,13 +160,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_video_options(swap)
     _add_settings(swap)
 
-    analyse = commands.add_parser("analyse", aliases=["analyze"], help="print the faces of an image as JSON")
+    analyse = commands.add_parser(
+        "analyse", aliases=["analyze"], help="print the faces of an image as JSON", epilog=EXAMPLES["analyse"]
+    )
     analyse.add_argument("image", type=Path)
     analyse.add_argument("--debug-image", type=Path, help="write the image with boxes, mesh and pose drawn")
     analyse.add_argument("--embedding", action="store_true", help="include the 128-D identity descriptors")
     _add_settings(analyse)
 
-    bench = commands.add_parser("bench", help="per-stage timings at 720p and 1080p, warm and cold")
+    bench = commands.add_parser(
+        "bench", help="per-stage timings at 720p and 1080p, warm and cold", epilog=EXAMPLES["bench"]
+    )
     bench.add_argument("--source", type=Path, help="source photo (default: a bundled sample)")
     bench.add_argument("--target", type=Path, help="target photo (default: a bundled sample)")
     bench.add_argument("--repeat", type=int, default=30, help="warm runs per case (median reported)")
@@ -113,7 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--retime", type=int, metavar="FPS", help="with --live: replay the clip's frames at this rate")
     _add_settings(bench)
 
-    evaluate = commands.add_parser("eval", help="quality over every cross-identity pair of single-face photos")
+    evaluate = commands.add_parser(
+        "eval", help="quality over every cross-identity pair of single-face photos", epilog=EXAMPLES["eval"]
+    )
     evaluate.add_argument("--images", type=Path, help="folder of photos named person_01.jpg ...")
     evaluate.add_argument(
         "--output", type=Path, help="folder for summary.json and the sheets (--score-blind: a file for the report)"
@@ -122,14 +194,20 @@ def _parser() -> argparse.ArgumentParser:
     _add_eval_blind(evaluate)
     _add_settings(evaluate)
 
-    live = commands.add_parser("live", help="real-time swap from a camera, stream or file (Ctrl-C stops)")
-    live.add_argument("--source", "-s", action="append", required=True, type=Path, help="source photo (repeatable)")
-    live.add_argument("--reference", "-r", action="append", default=[], type=Path, help="swap only this person")
+    live = commands.add_parser(
+        "live", help="real-time swap from a camera, stream or file (Ctrl-C stops)", epilog=EXAMPLES["live"]
+    )
+    live.add_argument(
+        "--source", "-s", action="append", required=True, type=Path, metavar="PHOTO", help="source photo (repeatable)"
+    )
+    live.add_argument(
+        "--reference", "-r", action="append", default=[], type=Path, metavar="PHOTO", help="swap only this person"
+    )
     where = live.add_mutually_exclusive_group(required=True)
-    where.add_argument("--camera", type=int, help="camera index (0 is the first)")
+    where.add_argument("--camera", type=int, metavar="INDEX", help="camera index (0 is the first)")
     where.add_argument("--input", help="video file or stream URL")
     live.add_argument("--realtime", action="store_true", help="play --input at its native rate, as a camera would")
-    live.add_argument("--record", type=Path, help="also record the output (.mp4 .mkv .mov .webm)")
+    live.add_argument("--record", type=Path, metavar="FILE", help="also record the output (.mp4 .mkv .mov .webm)")
     live.add_argument("--overwrite", "-y", action="store_true", help="replace an existing --record file")
     live.add_argument("--serve", type=int, metavar="PORT", help="browser view on http://127.0.0.1:PORT/ (0: any)")
     live.add_argument("--window", action="store_true", help="show an OpenCV window (needs a display)")
@@ -138,10 +216,14 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--json", action="store_true", help="end with one JSON line of the run's figures")
     _add_settings(live)
 
-    demo = commands.add_parser("demo", help="swap the bundled sample portraits (no files needed)")
+    demo = commands.add_parser(
+        "demo", help="swap the bundled sample portraits (no files needed)", epilog=EXAMPLES["demo"]
+    )
     demo.add_argument("--output", type=Path, default=Path("out"), help="output folder (default out/)")
 
-    inspect = commands.add_parser("inspect", help="show a file's provenance (image or video): labels, C2PA, watermark")
+    inspect = commands.add_parser(
+        "inspect", help="show a file's provenance (image or video): labels, C2PA, watermark", epilog=EXAMPLES["inspect"]
+    )
     inspect.add_argument("file", type=Path)
 
     from faceweave.batch import commands as batch_commands
@@ -154,6 +236,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_settings(service_commands.add_serve_parser(commands))
     service_commands.add_keys_parser(commands)
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script (bash, zsh or fish)", epilog=EXAMPLES["completion"]
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 
@@ -185,21 +271,91 @@ def _add_eval_blind(parser: argparse.ArgumentParser) -> None:
 
 def _add_video_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("video targets (detected by content; output .mp4 .mkv .mov .webm)")
-    group.add_argument("--start", type=float, help="skip the video before this many seconds")
-    group.add_argument("--end", type=float, help="stop the video at this many seconds")
-    group.add_argument("--encoder", help="libx264 (default; libvpx-vp9 for .webm), libx265, libsvtav1, h264_nvenc ...")
-    group.add_argument("--crf", type=int, help="constant quality, lower is better (x264 default 18)")
-    group.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast ... veryslow, default medium)")
-    group.add_argument("--max-video-seconds", type=float, help="refuse (exit 4) a video longer than this")
-    group.add_argument("--max-video-frames", type=int, help="refuse (exit 4) a video with more frames than this")
-    group.add_argument("--max-video-pixels", type=int, help="refuse (exit 4) a video whose frames are larger than this")
+    group.add_argument("--start", type=float, metavar="SECONDS", help="skip the video before this time")
+    group.add_argument("--end", type=float, metavar="SECONDS", help="stop the video at this time")
+    group.add_argument("--encoder", metavar="NAME", help="libx264 (default; libvpx-vp9 for .webm), libx265, ...")
+    group.add_argument("--crf", type=int, metavar="N", help="constant quality, lower is better (x264 default 18)")
+    group.add_argument("--preset", metavar="NAME", help="encoder speed (x264: ultrafast ... veryslow, default medium)")
+    group.add_argument("--max-video-seconds", type=float, metavar="SECONDS", help="refuse (exit 4) a longer video")
+    group.add_argument("--max-video-frames", type=int, metavar="N", help="refuse (exit 4) a video with more frames")
+    group.add_argument("--max-video-pixels", type=int, metavar="N", help="refuse (exit 4) larger video frames")
 
 
-def _video_progress(progress: Progress) -> None:
-    total = f"/{progress.total}" if progress.total else ""
-    eta = f", ETA {progress.eta_seconds:.0f} s" if progress.eta_seconds is not None else ""
-    sys.stderr.write(f"\rfaceweave: frame {progress.frames}{total}, {progress.fps:.1f} fps{eta}   ")
+class _Bar:
+    """A tqdm bar on `stream`, made at the first report (so its rate leaves out loading the models)."""
+
+    def __init__(self, stream: TextIO, columns: int | None, **options: Any) -> None:
+        width = (columns or 81) - 1  # tqdm's own size probe fails on the filtered descriptor 2, and on 0×0 terminals
+        self.options = {"file": stream, "ncols": width, "nrows": 20, "mininterval": 0.25, **options}
+        self.bar: Any = None  # tqdm ships no type information
+
+    def start(self, done: float = 0, total: float | None = None, postfix: str = "") -> None:
+        """Draw the bar now, at `done` (later reports count from here)."""
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        self.close()
+        self.bar = tqdm(total=total, initial=done, postfix=postfix or None, **self.options)
+
+    def show(self, done: float, total: float | None, postfix: str = "") -> None:
+        """Move the bar to `done` of `total` (None: not known yet, so no ETA) with `postfix` after the rate."""
+        if self.bar is None or done < self.bar.n:  # the first report, or a download starting over
+            self.start(done, total, postfix)
+        self.bar.total = total
+        if postfix:
+            self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def frames(self, progress: Progress) -> None:
+        self.show(progress.frames, progress.total)
+
+    def files(self, progress: BatchProgress) -> None:
+        """Files swapped (or failed) of those left to swap: skipped files count in neither, so rate and ETA hold."""
+        left = None if progress.estimate is None else max(0, progress.estimate - progress.skipped)
+        self.show(progress.done + progress.failed, left, f"{progress.skipped} skipped, {progress.failed} failed")
+
+    def download(self, progress: DownloadProgress) -> None:
+        self.show(progress.done, progress.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@contextlib.contextmanager
+def _progress_bar(args: argparse.Namespace, **options: Any) -> Iterator[_Bar | None]:
+    """A progress bar when standard error is a terminal (or with -v), else None: nothing is written. Meanwhile log
+    lines (-v: a batch's failures) print on their own lines above the bar."""
+    if not (getattr(args, "terminal", False) or args.verbose):
+        yield None
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+
+    stream = _display(args)
+    bar = _Bar(stream, getattr(args, "columns", None), **options)
+    console = list(logging.getLogger().handlers)
+    with logging_redirect_tqdm():
+        for handler in logging.getLogger().handlers:
+            if handler not in console and isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)  # tqdm's: it clears the bar, prints the line and redraws the bar there
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+
+def _display(args: argparse.Namespace) -> TextIO:
+    """Where the bars and the lines around them go: standard error (its terminal reached directly, see main)."""
+    stream: TextIO = getattr(args, "display", None) or sys.stderr
+    return stream
+
+
+def _open_terminal() -> TextIO:
+    """Standard error's terminal opened a second time, for the bars and the lines printed around them: they reach it
+    in order, past the native-log filter, whose thread would let a line on standard output overtake them."""
     sys.stderr.flush()
+    duplicate = os.dup(sys.stderr.fileno())
+    return os.fdopen(duplicate, "w", encoding=sys.stderr.encoding, errors="backslashreplace", buffering=1)
 
 
 def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,16 +364,12 @@ def cmd_swap_video(args: argparse.Namespace, settings: Settings) -> int:
     from faceweave.media.video_writer import EncodeOptions
 
     options = EncodeOptions(encoder=args.encoder, crf=args.crf, preset=args.preset)
-    show = _video_progress if getattr(args, "terminal", False) or args.verbose else None
-    try:
+    with _progress_bar(args, desc="swap", unit=" frames") as bar:
         summary = swap_video_file(
             args.source, args.target, args.output, settings, args.reference,
-            start=args.start, end=args.end, options=options, progress=show,
+            start=args.start, end=args.end, options=options, progress=None if bar is None else bar.frames,
             limits=VideoLimits(args.max_video_pixels, args.max_video_seconds, args.max_video_frames),
         )  # fmt: skip
-    finally:
-        if show is not None:
-            sys.stderr.write("\n")
     log.info("%d frames, %d swapped, %.1f fps", summary.frames, summary.frames_swapped, summary.fps)
     print(args.output)
     return EXIT_OK
@@ -385,7 +537,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from faceweave.models import commands as model_commands
 
-    return model_commands.run(args, print)
+    @contextlib.contextmanager
+    def display() -> Iterator[Callable[[DownloadProgress], None] | None]:
+        with _progress_bar(args, desc="  download", unit="B", unit_scale=True, unit_divisor=1024) as bar:
+            if bar is not None:
+                bar.start()  # before the first bytes arrive: its rate counts them too
+            yield None if bar is None else bar.download
+
+    return model_commands.run(args, print, display)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -401,28 +560,38 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from faceweave.batch import BatchProgress, run_batch, summary_table
-    from faceweave.batch.commands import options_from_args, progress_line
+    from faceweave.batch import run_batch, summary_table
+    from faceweave.batch.commands import options_from_args
 
     options = options_from_args(args)  # bad combinations fail before the settings or any worker
     settings = _settings(args, require_face=not args.allow_no_face)
-    shown = [0.0]
-
-    def show(progress: BatchProgress) -> None:
-        if progress.elapsed - shown[0] >= 0.25:
-            shown[0] = progress.elapsed
-            sys.stderr.write(f"\r{progress_line(progress)}   ")
-            sys.stderr.flush()
-
-    live = getattr(args, "terminal", False) or args.verbose
-    try:
-        summary = run_batch(options, settings, progress=show if live else None)
-    finally:
-        if live:
-            sys.stderr.write("\n")
-    print(summary_table(summary), file=sys.stderr)
+    with _progress_bar(args, desc="batch", unit=" files") as bar:
+        summary = run_batch(options, settings, progress=None if bar is None else bar.files)
+    print(summary_table(summary), file=_display(args))
     print(summary.summary_path)
     return EXIT_OK if summary.ok else EXIT_BATCH_FAILED
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print a completion script generated from the parser (shtab: nothing runs at TAB time but the shell)."""
+    import shtab
+
+    parser = _parser()
+    _complete_paths(parser)
+    print(shtab.complete(parser, args.shell))
+    return EXIT_OK
+
+
+def _complete_paths(parser: argparse.ArgumentParser) -> None:
+    """Mark every Path-typed argument, in every subcommand, to complete file names."""
+    import shtab
+
+    for action in parser._actions:
+        if action.type is Path:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _complete_paths(subparser)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -446,6 +615,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "batch": cmd_batch,
     "serve": cmd_serve,
     "keys": cmd_keys,
+    "completion": cmd_completion,
 }
 
 
@@ -472,6 +642,14 @@ def _missing_system_library(error: ImportError) -> str | None:
     return found.group(1) if found else None
 
 
+def _columns() -> int | None:
+    """The width of the terminal on standard error, or None when it has none."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or None  # 0: a terminal that gives no size
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM raises KeyboardInterrupt: every writer's clean-up (atomic files, the video writer's abort) runs."""
     raise KeyboardInterrupt
@@ -484,7 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_blas_threads()  # the process is ours here: numpy's small matrices need no second (spinning) thread
     signal.signal(signal.SIGTERM, _interrupt)  # kill, a container stop: unwind as Ctrl-C does, .part files removed
     args.terminal = sys.stderr.isatty()  # before the filter below makes descriptor 2 a pipe
-    restore = quiet_native_logs() if argv is None and not args.verbose else None  # a process of ours: MediaPipe's noise
+    args.columns = _columns() if args.terminal else None  # the progress bars' width, for the same reason
+    quiet = argv is None and not args.verbose  # a process of ours: MediaPipe's noise is filtered out of descriptor 2
+    args.display = _open_terminal() if quiet and args.terminal else None
+    restore = quiet_native_logs() if quiet else None
     try:
         return COMMANDS[args.command](args)
     except FaceweaveError as error:
@@ -502,6 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if restore is not None:
             restore()
+        if args.display is not None:
+            args.display.close()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import struct
+import subprocess
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -632,3 +633,54 @@ def test_a_missing_system_library_is_one_line(
     run = run_cli(capsys, "analyse", HOPPER)
     assert run.code == 1 and len(run.err_lines) == 1
     assert "the system library libGL.so.1 is missing" in run.err and "apt-get install libgl1" in run.err
+
+
+# ----------------------------------------------------------------------------- help and shell completion
+
+SUBCOMMANDS = ("swap", "analyse", "bench", "eval", "live", "demo", "inspect", "batch", "models", "serve", "keys")
+
+
+def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [*SUBCOMMANDS, "completion"])
+def test_every_subcommand_help_ends_with_examples(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    text = help_text(capsys, command)
+    examples = text.split("\nexamples:\n", 1)[1].splitlines()
+    commands = [line for line in examples if line.startswith("  faceweave ") or line.startswith("  FACEWEAVE_")]
+    assert 2 <= len(commands) <= 3, examples
+
+
+def test_swap_help_is_short_and_shows_its_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    import faceweave.cli as cli
+
+    text = help_text(capsys, "swap")
+    assert text.splitlines()[0] == "usage: faceweave swap --source PHOTO --target FILE --output FILE [options]"
+    examples = text.split("\nexamples:\n", 1)[1]
+    assert "-t photo.jpg" in examples and "--start 12 --end 20" in examples and "-r guest.jpg" in examples
+    swap = next(a for a in cli._parser()._actions if a.dest == "command").choices["swap"]  # type: ignore[attr-defined]
+    missing = [flag for action in swap._actions for flag in action.option_strings if flag not in text]
+    assert missing == []  # a shorter usage line, not fewer options
+
+
+def test_completion_bash_script_is_valid_and_completes(capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_cli(capsys, "completion", "bash")
+    assert run.code == 0
+    assert all(command in run.out for command in (*SUBCOMMANDS, "completion"))
+    subprocess.run(["bash", "-n"], input=run.out, text=True, check=True)
+    probe = 'COMP_WORDS=(faceweave sw); COMP_CWORD=1; _shtab_faceweave; echo "${COMPREPLY[*]}"\n'
+    probe += 'COMP_WORDS=(faceweave swap --sta); COMP_CWORD=2; _shtab_faceweave; echo "${COMPREPLY[*]}"\n'
+    done = subprocess.run(["bash"], input=run.out + probe, text=True, capture_output=True, check=True)
+    assert done.stdout.splitlines() == ["swap", "--start"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_completion_zsh_and_fish(capsys: pytest.CaptureFixture[str], shell: str) -> None:
+    run = run_cli(capsys, "completion", shell)
+    assert run.code == 0 and "swap" in run.out and "--reference" in run.out
+    if shutil.which(shell):
+        subprocess.run([shell, "-n"], input=run.out, text=True, check=True)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceweave.batch.options import BatchOptions
-from faceweave.batch.summary import BatchProgress
 
 EPILOG = """examples:
   faceweave batch --source me.jpg --input photos/ --output swapped/ --workers 2
@@ -76,20 +75,3 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
         max_in_flight=args.max_in_flight,
         threads_per_worker=args.threads_per_worker,
     )
-
-
-def progress_line(progress: BatchProgress) -> str:
-    """One status line: files done/estimated, files/s, ETA and failures."""
-    total = f"/{progress.estimate}" if progress.estimate is not None else ""
-    met = progress.done + progress.failed + progress.skipped
-    eta = f", ETA {_duration(progress.eta_seconds)}" if progress.eta_seconds is not None else ""
-    return (
-        f"faceweave: batch {met}{total} files ({progress.done} done, {progress.skipped} skipped),"
-        f" {progress.files_per_second:.2f} files/s{eta}, {progress.failed} failed"
-    )
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,11 +14,20 @@ from faceweave.models.store import DownloadProgress, ModelStore, licence_notice,
 from faceweave.settings import load_settings
 
 Write = Callable[[str], None]
+ShowDownload = Callable[[DownloadProgress], None]
+Display = Callable[[], contextlib.AbstractContextManager[ShowDownload | None]]
+"""Makes the callback that shows one download's progress for as long as it runs (the CLI's bar; None: not shown)."""
+EPILOG = """examples:
+  faceweave models list
+  faceweave models download inswapper_128 gfpgan_1.4      # then: faceweave swap ... --swapper inswapper_128
+  faceweave models import ~/Downloads/inswapper_128.onnx  # a file you already have (checked against its sha256)"""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the `models` command and its sub-commands."""
-    models = commands.add_parser("models", help="list, download, verify, import or remove neural model files")
+    models = commands.add_parser(
+        "models", help="list, download, verify, import or remove neural model files", epilog=EPILOG
+    )
     models.add_argument("--model-dir", help="model folder (default FACEWEAVE_MODEL_DIR or ~/.cache/faceweave/models)")
     actions = models.add_subparsers(dest="models_command", required=True)
     actions.add_parser("list", help="catalog models, licences and which are in the store")
@@ -49,16 +58,18 @@ def list_models(store: ModelStore, write: Write) -> int:
     return 0
 
 
-def download_models(store: ModelStore, names: list[str], allow_unverified: bool, write: Write) -> int:
-    """Download each named model (already stored ones are only verified)."""
+def download_models(
+    store: ModelStore, names: list[str], allow_unverified: bool, write: Write, display: Display = contextlib.nullcontext
+) -> int:
+    """Download each named model (already stored ones are only verified), its progress shown by `display`."""
     specs = [find_spec(name) for name in names]
     for spec in specs:
         if store.is_present(spec):
             write(f"{spec.name}: already in {store.path(spec)}")
             continue
         write(f"downloading {licence_notice(spec)}")
-        path = store.download(spec, _progress_bar(), allow_unverified)
-        sys.stderr.write("\n")
+        with display() as show:
+            path = store.download(spec, show, allow_unverified)
         write(f"{spec.name}: {path}")
     return 0
 
@@ -95,24 +106,15 @@ def remove_models(store: ModelStore, names: list[str], write: Write) -> int:
     return 0
 
 
-def _progress_bar() -> Callable[[DownloadProgress], None]:
-    def show(progress: DownloadProgress) -> None:
-        total = f" / {progress.total / 1e6:.1f} MB" if progress.total else ""
-        sys.stderr.write(f"\r  {progress.name}: {progress.done / 1e6:.1f} MB{total}   ")
-        sys.stderr.flush()
-
-    return show
-
-
-def run(args: argparse.Namespace, write: Write) -> int:
-    """Run a parsed `faceweave models ...` command."""
+def run(args: argparse.Namespace, write: Write, display: Display = contextlib.nullcontext) -> int:
+    """Run a parsed `faceweave models ...` command (`display`: the downloads' progress)."""
     settings = load_settings(model_dir=args.model_dir)
     store = ModelStore.from_dir(settings.model_dir)
     command = args.models_command
     if command == "list":
         return list_models(store, write)
     if command == "download":
-        return download_models(store, args.names, args.allow_unverified, write)
+        return download_models(store, args.names, args.allow_unverified, write, display)
     if command == "verify":
         return verify_models(store, args.names, write)
     if command == "import":

@@ -15,11 +15,21 @@ from faceweave.settings import Settings
 
 Write = Callable[[str], None]
 KEYS_ENV = "FACEWEAVE_API_KEYS"
+SERVE_EPILOG = """examples:
+  faceweave keys create --name laptop && faceweave serve     # http://127.0.0.1:8000/, that key in the web UI
+  faceweave serve --no-auth --port 8080                     # this machine only, no key asked
+  faceweave serve --host 0.0.0.0 --api-key-file keys.txt --workers 2"""
+KEYS_EPILOG = """examples:
+  faceweave keys create --name laptop
+  faceweave keys list
+  faceweave keys revoke ID                                  # an id from `keys list`"""
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """Register `serve`; returns its parser so the CLI can add the swap settings to it."""
-    serve = commands.add_parser("serve", help="REST API and web UI on http://HOST:PORT/ (needs faceweave[service])")
+    serve = commands.add_parser(
+        "serve", help="REST API and web UI on http://HOST:PORT/ (needs faceweave[service])", epilog=SERVE_EPILOG
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, help=f"jobs, results and keys (default {default_data_dir()})")
@@ -58,7 +68,7 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 
 def add_keys_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `keys` and its sub-commands."""
-    keys = commands.add_parser("keys", help="create, list or revoke the service's API keys")
+    keys = commands.add_parser("keys", help="create, list or revoke the service's API keys", epilog=KEYS_EPILOG)
     keys.add_argument("--data-dir", type=Path, help=f"where keys.sqlite lives (default {default_data_dir()})")
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="make a key and print it (shown once; only its hash is stored)")
