@@ -177,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="end with one JSON line of all figures")
     bench.add_argument("--video", type=Path, help="video mode: swap this file; fps, stages, speed vs decode+encode")
     bench.add_argument("--flicker", action="store_true", help="with --video: flicker per smoothing mode too")
+    bench.add_argument(
+        "--presets", action="store_true", help="with --video: x264 presets' size, speed, PSNR, SSIM on the swap"
+    )
     bench.add_argument("--live", action="store_true", help="live mode: play --input at its native rate")
     bench.add_argument("--input", type=Path, help="with --live: the file played as a camera")
     bench.add_argument("--resize", choices=("720p", "1080p"), help="re-encode the clip to this size first (temp)")
@@ -447,6 +450,10 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
         figures = bench_video.bench_live(settings, args.source, args.input, args.resize, print, args.retime)
     else:
         figures = bench_video.bench_video(settings, args.source, args.video, args.resize, report=print)
+        if args.presets:
+            from faceweave.lab.bench_encode import bench_presets
+
+            figures["presets"] = bench_presets(settings, args.source, args.video, report=print)["presets"]
         if args.flicker:
             figures["flicker"] = bench_video.bench_flicker(settings, args.source, args.video, report=print)
     if args.json:

@@ -34,3 +34,19 @@ def test_the_transcode_keeps_every_frame(tmp_path: Path) -> None:
     assert seconds > 0 and len(decoded) == 10
     assert decoded[0].shape == (240, 320, 3)
     assert psnr(frames[5], decoded[5]) > 30  # CRF 18: close to the source
+
+
+def test_bench_video_reports_the_yardstick_and_the_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from faceweave import cli
+
+    frames, boxes = face_frames((320, 240), 8, with_face=8)
+    clip = write_clip(tmp_path / "in.mp4", frames, boxes=boxes).path
+    assert cli.main(["bench", "--video", str(clip), "--presets", "--json"]) == cli.EXIT_OK
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["transcode_fps"] > 0 and figures["transcode_ratio"] > 0 and figures["mesh_workers"] >= 1
+    presets = figures["presets"]
+    assert set(presets) == {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium"}
+    assert presets["ultrafast"]["bytes"] > presets["medium"]["bytes"]  # the fastest preset compresses least
+    assert all(row["psnr_db"] > 30 and 0.9 < row["ssim"] <= 1 for row in presets.values())
