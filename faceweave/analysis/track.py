@@ -35,6 +35,7 @@ Detect = Callable[[Image], Detections]
 Embed = Callable[[Faces], FloatArray]
 _T = TypeVar("_T")
 
+BYSTANDER_EVERY = 5  # frames between re-meshes of a track outside the focus (each in turn, spread over frames)
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
 BOX_SLACK = 0.04  # the crop box moves only when the face moved more than this × its size (stable crops)
@@ -73,6 +74,7 @@ class _Track:
         self.smoother = smoother
         self.mesh = smoother(mesh)
         self.embedding: FloatArray | None = None
+        self.idle = 0.0  # seconds since the last re-mesh, while out of the focus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +177,7 @@ class FaceTracker:
         self._thumb: FloatArray | None = None
         self._seconds: float | None = None
         self._stats = TrackerStats(0, 0, 0, 0)
+        self._focus: frozenset[int] | None = None
 
     @property
     def stats(self) -> TrackerStats:
@@ -212,6 +215,13 @@ class FaceTracker:
             self.adopt(self.find_new(rgb, self._scene))
         self._stats = dataclasses.replace(self._stats, frames=self._stats.frames + 1, cuts=self._stats.cuts + cut)
         return self._faces()
+
+    def focus(self, tracks: frozenset[int] | None) -> None:
+        """The tracks whose faces matter now (those being swapped): they are re-meshed on every frame; the others
+        (bystanders) each every BYSTANDER_EVERY frames, in turn, keeping their last mesh in between. None: every
+        track on every frame. A focused track's meshes do not depend on the bystanders (each track has its own
+        graph and crop), so what is swapped is the same; bystanders cost a fifth of their meshing."""
+        self._focus = tracks
 
     def take_detection(self) -> bool:
         """Whether a detection is due; True claims it (the count to the next one restarts)."""
@@ -301,8 +311,16 @@ class FaceTracker:
     def _follow(self, rgb: Image, dt: float) -> bool:
         """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
         kept: list[_Track] = []
-        meshes = self._run([partial(track.estimator, rgb, track.box) for track in self._tracks])
-        for track, mesh in zip(self._tracks, meshes, strict=True):
+        due = [self._due_now(track) for track in self._tracks]
+        jobs = [partial(track.estimator, rgb, track.box) for track, now in zip(self._tracks, due, strict=True) if now]
+        fresh = iter(self._run(jobs))
+        for track, now in zip(self._tracks, due, strict=True):
+            if not now:
+                track.idle += dt
+                kept.append(track)
+                continue
+            mesh = next(fresh)
+            dt_track, track.idle = dt + track.idle, 0.0
             if mesh is None or not plausible(track.raw, mesh):
                 self._release(track)
                 continue
@@ -314,7 +332,7 @@ class FaceTracker:
             moved = follow_box(track.box, track.anchor, mesh)
             if float(np.abs(moved - track.box).max()) > BOX_SLACK * _box_size(track.box):
                 track.box, track.anchor = moved, mesh  # a still face keeps its crop: no self-made jitter
-            track.raw, track.mesh = mesh, track.smoother(mesh, dt)
+            track.raw, track.mesh = mesh, track.smoother(mesh, min(dt_track, 1.0))
             kept.append(track)
         lost = len(kept) < len(self._tracks)
         self._tracks = kept
@@ -332,6 +350,12 @@ class FaceTracker:
             pose=np.array([head_pose(m, self._canonical) for m in meshes], np.float32),
             track_id=np.array([t.track_id for t in self._tracks], np.int64),
         )
+
+    def _due_now(self, track: _Track) -> bool:
+        """Whether a track is re-meshed on this frame: always in the focus (or with none), else in its turn."""
+        if self._focus is None or track.track_id in self._focus:
+            return True
+        return (self._stats.frames + track.track_id) % BYSTANDER_EVERY == 0
 
     def _run(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
         """Each job's result, in order; on the worker threads when there are several jobs and workers."""

@@ -260,10 +260,13 @@ class Engine:
             chosen = pick_faces(faces, s.selector, s.face_order, s.face_index)
             if s.selector == "largest" and stream is not None:
                 chosen = _follow_largest(faces, chosen, stream)
+                _focus(stream, faces, chosen if stream.followed is not None else None)
             return faces, tuple((int(i), bindings[0]) for i in chosen)
         faces = self.analyser.embed(frame, faces, tracker=None if stream is None else stream.tracker)
         references = np.array([b.reference for b in bindings], np.float32)
         matches = match_references(faces, references, self.settings.reference_threshold)
+        if stream is not None:
+            _focus(stream, faces, np.flatnonzero(matches >= 0))
         return faces, tuple((i, bindings[int(m)]) for i, m in enumerate(matches) if m >= 0)
 
     def _faces(self, frame: Image, stream: Stream | None, seconds: float | None, clock: StageClock) -> Faces:
@@ -294,6 +297,16 @@ class Engine:
             else None
             for i, binding in assignments
         )
+
+
+def _focus(stream: Stream, faces: Faces, chosen: IntArray | None) -> None:
+    """Tell the tracker which tracks are swapped (the others are re-meshed less often); None: all of them. Only
+    tracked faces narrow the focus (an untracked face means no stream state to rely on)."""
+    tracks = faces.tracks
+    if chosen is None or np.any(tracks < 0):
+        stream.tracker.focus(None)
+        return
+    stream.tracker.focus(frozenset(int(tracks[i]) for i in chosen))
 
 
 def _follow_largest(faces: Faces, largest: IntArray, stream: Stream) -> IntArray:

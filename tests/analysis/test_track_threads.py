@@ -61,3 +61,35 @@ def test_the_crowd_clip_is_written_with_its_frames(tmp_path: Path) -> None:
     spec = CrowdSpec(clips=(), photos=(sample_path("hopper"),), seconds=0.5, fps=8, size_wh=(640, 360))
     info = probe_video(write_crowd_clip(spec, tmp_path / "crowd.mp4"))
     assert (info.width, info.height, info.frames) == (640, 360, 4)
+
+
+def test_faces_not_swapped_are_meshed_less_and_the_swap_is_the_same(
+    crowd: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one face swapped (selector largest), the other tracks are re-meshed every BYSTANDER_EVERY frames: the
+    swapped frames are byte-identical to meshing every track on every frame, at a fraction of the meshing."""
+    from faceweave.analysis.mesh import MeshEstimator
+
+    calls = [0]
+    original_call = MeshEstimator.__call__
+
+    def counted(self: MeshEstimator, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        calls[0] += 1
+        return original_call(self, rgb, box)
+
+    monkeypatch.setattr(MeshEstimator, "__call__", counted)
+    bgr = [np.ascontiguousarray(rgb[..., ::-1]) for rgb in crowd]
+    outputs, counts = [], []
+    for focused in (False, True):
+        if not focused:
+            monkeypatch.setattr(FaceTracker, "focus", lambda self, tracks: None)
+        else:
+            monkeypatch.undo()
+            monkeypatch.setattr(MeshEstimator, "__call__", counted)
+        calls[0] = 0
+        engine = Engine.load(Settings(watermark=False, selector="largest"), mode="video")
+        bindings, stream = engine.bind([sample_path("hopper")]), engine.stream()
+        outputs.append([engine.process(frame, bindings, stream, seconds=i / 8).image for i, frame in enumerate(bgr)])
+        counts.append(calls[0])
+    assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
+    assert counts[1] < 0.7 * counts[0], counts
