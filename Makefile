@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench eval eval-cases eval-blind smoke-py312 clean
+.PHONY: demo test test-all lint bench eval eval-cases eval-blind smoke-py312 clean image image-cuda
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 2; }
@@ -63,3 +63,10 @@ smoke-py312:
 	$$py -m venv .venv312 && .venv312/bin/pip install --quiet --upgrade pip && \
 	.venv312/bin/pip install --quiet -e . pytest 'scikit-image>=0.22,<0.26' && \
 	.venv312/bin/python -m pytest -q -m "not slow" $(SMOKE_312)
+
+## container images (docker, or podman where there is no daemon; docs/deploy.md): faceweave:cpu and faceweave:cuda
+image:
+	tools/build_image.sh
+
+image-cuda:
+	tools/build_image.sh --cuda
