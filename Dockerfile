@@ -61,6 +61,7 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     FACEWEAVE_MODEL_DIR=/data/models \
+    FACEWEAVE_DATA_DIR=/data/service \
     MPLCONFIGDIR=/tmp/matplotlib
 USER faceweave
 WORKDIR /home/faceweave

@@ -32,7 +32,9 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--data-dir", type=Path, help=f"jobs, results and keys (default {default_data_dir()})")
+    serve.add_argument(
+        "--data-dir", type=Path, help="jobs, results and keys (default: $FACEWEAVE_DATA_DIR, else ~/.local/share/...)"
+    )
     serve.add_argument(
         "--api-key",
         action="append",
@@ -69,13 +71,16 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 def add_keys_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `keys` and its sub-commands."""
     keys = commands.add_parser("keys", help="create, list or revoke the service's API keys", epilog=KEYS_EPILOG)
-    keys.add_argument("--data-dir", type=Path, help=f"where keys.sqlite lives (default {default_data_dir()})")
+    data_help = "where keys.sqlite lives (default: $FACEWEAVE_DATA_DIR, else ~/.local/share/faceweave/service)"
+    keys.add_argument("--data-dir", type=Path, help=data_help)
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="make a key and print it (shown once; only its hash is stored)")
     create.add_argument("--name", default="", help="who or what the key is for")
-    actions.add_parser("list", help="ids, names, creation and revocation times")
+    listing = actions.add_parser("list", help="ids, names, creation and revocation times")
     revoke = actions.add_parser("revoke", help="revoke a key by id (requests with it get 403)")
     revoke.add_argument("id")
+    for action in (create, listing, revoke):  # `keys create --data-dir D` as well as `keys --data-dir D create`
+        action.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_help)
 
 
 def run_keys(given: Sequence[str], file: Path | None, environment: str) -> tuple[str, ...]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from faceweave.errors import UsageError
@@ -17,9 +19,14 @@ OPTION_FIELDS: tuple[str, ...] = CLIENT_FIELDS
 and the watermark stay the operator's."""
 
 
-def default_data_dir() -> Path:
-    """Where jobs, results and API keys live unless --data-dir says otherwise."""
-    return Path.home() / ".local" / "share" / "faceweave" / "service"
+DATA_DIR_ENV = "FACEWEAVE_DATA_DIR"
+
+
+def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where jobs, results and API keys live unless --data-dir says otherwise: FACEWEAVE_DATA_DIR (containers set
+    it once for `serve` and `keys`), else ~/.local/share/faceweave/service."""
+    given = environ.get(DATA_DIR_ENV, "").strip()
+    return Path(given) if given else Path.home() / ".local" / "share" / "faceweave" / "service"
 
 
 def is_loopback(host: str) -> bool:

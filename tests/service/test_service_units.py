@@ -98,6 +98,24 @@ def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "revoked" in capsys.readouterr().out.splitlines()[-1]
 
 
+def test_keys_take_the_data_dir_after_the_action_or_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`keys create --data-dir D` was refused ("unrecognized arguments"); containers set FACEWEAVE_DATA_DIR once."""
+    assert main(["keys", "create", "--data-dir", str(tmp_path / "a"), "--name", "one"]) == 0
+    assert (tmp_path / "a" / "keys.sqlite").is_file()
+    monkeypatch.setenv("FACEWEAVE_DATA_DIR", str(tmp_path / "b"))
+    assert main(["keys", "create", "--name", "two"]) == 0
+    assert (tmp_path / "b" / "keys.sqlite").is_file()
+    capsys.readouterr()
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "two" in listed and "one" not in listed
+    from faceweave.service.config import ServiceConfig
+
+    assert ServiceConfig().data_dir == tmp_path / "b"
+
+
 def test_serve_refuses_no_auth_off_localhost(tmp_path: Path) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path)]) == 2
 
