@@ -35,7 +35,7 @@ Detect = Callable[[Image], Detections]
 Embed = Callable[[Faces], FloatArray]
 _T = TypeVar("_T")
 
-BYSTANDER_EVERY = 5  # frames between re-meshes of a track outside the focus (each in turn, spread over frames)
+BYSTANDER_SECONDS = 0.2  # a track outside the focus is re-meshed this often (in turn, spread over the frames)
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
 BOX_SLACK = 0.04  # the crop box moves only when the face moved more than this × its size (stable crops)
@@ -75,6 +75,7 @@ class _Track:
         self.mesh = smoother(mesh)
         self.embedding: FloatArray | None = None
         self.idle = 0.0  # seconds since the last re-mesh, while out of the focus
+        self.derived: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None  # (mesh, box, points, pose)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +219,8 @@ class FaceTracker:
 
     def focus(self, tracks: frozenset[int] | None) -> None:
         """The tracks whose faces matter now (those being swapped): they are re-meshed on every frame; the others
-        (bystanders) each every BYSTANDER_EVERY frames, in turn, keeping their last mesh in between. None: every
+        (bystanders) each every BYSTANDER_SECONDS (5 frames at 25 fps, 12 at 60), in turn, keeping their last mesh
+        in between. None: every
         track on every frame. A focused track's meshes do not depend on the bystanders (each track has its own
         graph and crop), so what is swapped is the same; bystanders cost a fifth of their meshing."""
         self._focus = tracks
@@ -311,7 +313,8 @@ class FaceTracker:
     def _follow(self, rgb: Image, dt: float) -> bool:
         """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
         kept: list[_Track] = []
-        due = [self._due_now(track) for track in self._tracks]
+        period = max(1, round(BYSTANDER_SECONDS / dt))
+        due = [self._due_now(track, period) for track in self._tracks]
         jobs = [partial(track.estimator, rgb, track.box) for track, now in zip(self._tracks, due, strict=True) if now]
         fresh = iter(self._run(jobs))
         for track, now in zip(self._tracks, due, strict=True):
@@ -342,20 +345,29 @@ class FaceTracker:
         if not self._tracks:
             return Faces.empty()
         meshes = np.array([t.mesh for t in self._tracks], np.float32)
+        derived = [self._derived(track, mesh) for track, mesh in zip(self._tracks, meshes, strict=True)]
         return Faces(
-            boxes=np.array([mesh_box(m) for m in meshes], np.float32),
+            boxes=np.array([d[0] for d in derived], np.float32),
             scores=np.array([t.score for t in self._tracks], np.float32),
             mesh=meshes,
-            landmarks_5=np.array([five_points(m) for m in meshes], np.float32),
-            pose=np.array([head_pose(m, self._canonical) for m in meshes], np.float32),
+            landmarks_5=np.array([d[1] for d in derived], np.float32),
+            pose=np.array([d[2] for d in derived], np.float32),
             track_id=np.array([t.track_id for t in self._tracks], np.int64),
         )
 
-    def _due_now(self, track: _Track) -> bool:
-        """Whether a track is re-meshed on this frame: always in the focus (or with none), else in its turn."""
+    def _derived(self, track: _Track, mesh: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Box, five points and pose of a track's mesh, computed again only when the mesh changed (a bystander
+        keeps its mesh between re-meshes)."""
+        if track.derived is None or track.derived[0] is not track.mesh:
+            track.derived = (track.mesh, mesh_box(mesh), five_points(mesh), head_pose(mesh, self._canonical))
+        return track.derived[1], track.derived[2], track.derived[3]
+
+    def _due_now(self, track: _Track, period: int) -> bool:
+        """Whether a track is re-meshed on this frame: always in the focus (or with none), else every `period`
+        frames, tracks taking turns."""
         if self._focus is None or track.track_id in self._focus:
             return True
-        return (self._stats.frames + track.track_id) % BYSTANDER_EVERY == 0
+        return (self._stats.frames + track.track_id) % period == 0
 
     def _run(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
         """Each job's result, in order; on the worker threads when there are several jobs and workers."""

@@ -66,8 +66,9 @@ def test_the_crowd_clip_is_written_with_its_frames(tmp_path: Path) -> None:
 def test_faces_not_swapped_are_meshed_less_and_the_swap_is_the_same(
     crowd: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With one face swapped (selector largest), the other tracks are re-meshed every BYSTANDER_EVERY frames: the
-    swapped frames are byte-identical to meshing every track on every frame, at a fraction of the meshing."""
+    """With one face swapped (selector largest), the other tracks are re-meshed every BYSTANDER_SECONDS (5 frames at
+    25 fps): the swapped frames are byte-identical to meshing every track on every frame, at a fraction of the
+    meshing."""
     from faceweave.analysis.mesh import MeshEstimator
 
     calls = [0]
@@ -89,7 +90,7 @@ def test_faces_not_swapped_are_meshed_less_and_the_swap_is_the_same(
         calls[0] = 0
         engine = Engine.load(Settings(watermark=False, selector="largest"), mode="video")
         bindings, stream = engine.bind([sample_path("hopper")]), engine.stream()
-        outputs.append([engine.process(frame, bindings, stream, seconds=i / 8).image for i, frame in enumerate(bgr)])
+        outputs.append([engine.process(frame, bindings, stream, seconds=i / 25).image for i, frame in enumerate(bgr)])
         counts.append(calls[0])
     assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
     assert counts[1] < 0.7 * counts[0], counts
