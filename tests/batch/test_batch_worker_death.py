@@ -96,7 +96,8 @@ def test_a_worker_killed_mid_file_fails_that_file_and_the_rest_completes(tmp_pat
     (failure,) = summary["failures"]
     assert failure["input"] == victim
     assert "worker process died while processing this file (killed by SIGKILL" in failure["reason"]
-    assert len(watcher.seen - {pid}) >= 1  # the replacement
+    # done == 4 above is the replacement's work wherever the kill left files undone; the walk's order is the
+    # directory's, so a watcher starved under load can catch the last file, and then no replacement is needed.
     expected = set(worker_cpus(0, 1, 1) or usable_cpu_ids())
     assert all(cpus == expected for cpus in watcher.cpus.values())  # pinned, and the replacement on the same CPUs
     with Manifest.open(output) as manifest:
