@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_file_fails_that_file_and_the_rest_completes(tmp_pat
         watcher.join()
 
     assert watcher.killed is not None, "no worker was seen processing a video"
-    pid, victim, threads = watcher.killed
+    _pid, victim, threads = watcher.killed
     assert threads == "1"  # the worker started with its thread budget
     assert code == EXIT_BATCH_FAILED
     summary = json.loads((output / ".faceweave-batch-summary.json").read_text())
