@@ -84,7 +84,9 @@ def score_blind(key_path: Path, ratings_path: Path) -> dict[str, Any]:
     """Score a rater's ratings against the key: how often the real photo was picked, how natural each side looked.
 
     `fool_rate`: share of rated sheets where the rater picked the real photo as the edited one (chance is 0.5);
-    `missing`: sheets of the key without a rating; `pairs`: one row per rated sheet.
+    `missing`: sheets of the key without a rating; `pairs`: one row per rated sheet; `contradictory`: sheets whose
+    rater scored the image they picked as edited above the other (pick and scores disagree), and `consistent_only`
+    the naturalness means without them.
     """
     try:
         sheets = json.loads(key_path.read_text(encoding="utf-8"))["sheets"]
@@ -99,17 +101,30 @@ def score_blind(key_path: Path, ratings_path: Path) -> dict[str, Any]:
             "sheet": name, "kind": truth["kind"], "source": truth["source"], "target": truth["target"],
             "caught": rating["manipulated"] == truth["manipulated"], "confidence": rating["confidence"],
             "natural_swap": rating[f"natural_{truth['manipulated']}"], "natural_real": rating[f"natural_{real_side}"],
-            "reason": rating.get("reason", ""),
+            "reason": rating.get("reason", ""), "contradictory": _contradictory(rating),
         })  # fmt: skip
     kinds = [kind for kind in KINDS if any(entry["kind"] == kind for entry in sheets.values())]
     figures = _figures(rows)
+    contradictory = [r["sheet"] for r in rows if r["contradictory"]]
+    consistent = _figures([r for r in rows if not r["contradictory"]])
     return {
         "sheets_rated": figures.pop("sheets_rated"),
         "missing": sorted(set(sheets) - set(ratings)),
         **figures,
+        "contradictory": contradictory,
+        "consistent_only": {k: consistent[k] for k in ("sheets_rated", "mean_natural_swap", "mean_natural_real")},
         "per_kind": {kind: _figures([r for r in rows if r["kind"] == kind]) for kind in kinds},
         "pairs": rows,
     }
+
+
+def _contradictory(rating: dict[str, Any]) -> bool:
+    """Whether a rater rated the image they called edited as more natural than the other one: their pick and their
+    scores disagree, so the naturalness of that sheet cannot be trusted (a rater once swapped the two fields on
+    most sheets where B was the edit)."""
+    picked = rating["manipulated"]
+    other = "B" if picked == "A" else "A"
+    return bool(rating[f"natural_{picked}"] > rating[f"natural_{other}"])
 
 
 def markdown_table(report: dict[str, Any]) -> str:

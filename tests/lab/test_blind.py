@@ -289,9 +289,24 @@ def test_score_blind_figures(tmp_path: Path) -> None:
     rows = {row["sheet"]: row for row in report["pairs"]}
     assert rows["sheet_02"] | {"reason": ""} == {
         "sheet": "sheet_02", "kind": "pair", "source": "b_01.jpg", "target": "a_01.jpg", "caught": False,
-        "confidence": 60, "natural_swap": 4, "natural_real": 3, "reason": "",
+        "confidence": 60, "natural_swap": 4, "natural_real": 3, "reason": "", "contradictory": False,
     }  # fmt: skip
     assert rows["sheet_04"]["reason"] == ""
+    assert report["contradictory"] == []
+
+
+def test_a_rater_whose_scores_disagree_with_their_pick_is_flagged(tmp_path: Path) -> None:
+    """A rater once picked B as the edit and gave B 5 and A 1 on most such sheets (the two fields swapped): those
+    sheets are listed, and the naturalness means are also given without them."""
+    swapped_fields = {"sheet": "sheet_03", "manipulated": "B", "confidence": 90, "natural_A": 1, "natural_B": 5}
+    report = score_blind(*write_rating_files(tmp_path, [json.dumps(r) for r in [*RATINGS[:2], swapped_fields]]))
+    assert report["contradictory"] == ["sheet_03"]
+    assert report["mean_natural_swap"] == pytest.approx((1 + 4 + 5) / 3, abs=1e-4)  # the raw figures stay as rated
+    assert report["consistent_only"] == {
+        "sheets_rated": 2,
+        "mean_natural_swap": pytest.approx(2.5),
+        "mean_natural_real": pytest.approx(4.0),
+    }
 
 
 @pytest.mark.parametrize(
