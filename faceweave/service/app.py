@@ -24,6 +24,14 @@ _DESCRIPTION = """Swap faces over HTTP. Every output is labelled as AI-generated
 watermarked. Authenticate with `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
 
 
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#4f46e5"/>'
+    b'<circle cx="25" cy="32" r="15" fill="none" stroke="#fff" stroke-width="5"/>'
+    b'<circle cx="39" cy="32" r="15" fill="none" stroke="#c7d2fe" stroke-width="5"/></svg>'
+)
+"""The page's icon (SVG), served at /favicon.ico so browsers find it without a 404."""
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The service app for this configuration; models load when the app starts (lifespan).
 
@@ -77,10 +85,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
 
 def _limit(config: ServiceConfig) -> Callable[[str], int]:
-    swap_limit = (MAX_SOURCES + 1) * config.max_upload_bytes + MB  # + multipart framing and option fields
+    limits = {
+        "/v1/swap": (MAX_SOURCES + 1) * config.max_upload_bytes + MB,  # + multipart framing and option fields
+        "/v1/analyse": config.max_upload_bytes + MB,
+    }
 
     def limit_for(path: str) -> int:
-        return swap_limit if path == "/v1/swap" else config.max_request_bytes
+        return limits.get(path, config.max_request_bytes)
 
     return limit_for
 
@@ -123,3 +134,7 @@ def _add_health(app: FastAPI, service: Service) -> None:
     async def index() -> HTMLResponse:
         page = resources.files("faceweave.service").joinpath("static/index.html").read_text(encoding="utf-8")
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})

@@ -4,17 +4,22 @@ content) and the swap of one request into labelled bytes."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from faceweave.app.cache import EngineCache, model_names
 from faceweave.app.jobs import run_on_target
 from faceweave.app.output import encode_labelled_image
+from faceweave.engine import Binding, Bindings, Engine, ImageInput, Mode
 from faceweave.media.image_io import LoadedImage
 from faceweave.provenance.label import label_for
+from faceweave.service.choice import FaceChoice, chosen_bindings, describe_faces, ranked_faces
 from faceweave.settings import Settings
+from faceweave.types import Image
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,20 @@ class SwapInput:
     extension: str
     consent: str | None = None
     job_id: str | None = None
+    choice: FaceChoice | None = None
+    """The faces to swap and the source of each (None: the settings' selector decides)."""
+    faces_from: LoadedImage | None = None
+    """The picture `choice` numbers the faces of (None: the target itself)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyseOutput:
+    """The faces of one image as /v1/analyse answers them, and the milliseconds it took."""
+
+    width: int
+    height: int
+    faces: list[dict[str, Any]]
+    analyse_ms: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +101,46 @@ class SwapEngine:
         """Load the models of the operator's settings now (start-up), not on the first request."""
         self.cache.engine(self.base)
 
+    def analyse(self, image: LoadedImage, settings: Settings) -> AnalyseOutput:
+        """The faces of `image` in `settings.face_order`, each with its box, score, pose and a thumbnail."""
+        began = time.perf_counter()
+        analyser = self.cache.engine(settings, "still").analyser
+        faces = ranked_faces(analyser, image.image, settings.face_order)
+        described = describe_faces(image.image, faces)
+        height, width = image.image.shape[:2]
+        return AnalyseOutput(width, height, described, (time.perf_counter() - began) * 1000)
+
+    def bound(
+        self,
+        settings: Settings,
+        mode: Mode,
+        digest: str,
+        sources: Sequence[ImageInput],
+        choice: FaceChoice | None = None,
+        picture: Image | None = None,
+    ) -> tuple[Engine, Bindings]:
+        """The engine for `settings` and `mode` and its bindings of `sources` (analysed once per `digest`); with a
+        `choice`, one binding per chosen face of `picture`, the face being the reference its source replaces."""
+        engine = self.cache.engine(settings, mode)
+        if choice is None:
+            return engine, self.cache.bindings(engine, digest, lambda: sources)
+        people: dict[int, Binding] = {}
+        for source in sorted(set(choice.sources)) or [0]:
+            key: Hashable = (digest, source) if choice.sources else digest
+            photos = [sources[source]] if choice.sources else list(sources)
+            people[source] = self.cache.bindings(engine, key, functools.partial(list, photos))[0]
+        assert picture is not None, "a choice needs the picture its face numbers refer to"
+        analyser = self.cache.engine(settings, "still").analyser
+        faces = ranked_faces(analyser, picture, settings.face_order)
+        return engine, chosen_bindings(people, analyser, picture, faces, choice)
+
     def swap(self, request: SwapInput) -> SwapOutput:
         """Swap, watermark, label (consent and job id included) and encode one image."""
         began = time.perf_counter()
-        engine, bindings = self.cache.bound(request.settings, "still", request.source_digest, request.sources)
+        picture = (request.faces_from or request.target).image
+        engine, bindings = self.bound(
+            request.settings, "still", request.source_digest, request.sources, request.choice, picture
+        )
         bound = time.perf_counter()
         result = run_on_target(engine, bindings, request.target)
         swapped = time.perf_counter()
@@ -111,4 +166,4 @@ class SwapEngine:
         )
 
 
-__all__ = ["SwapEngine", "SwapInput", "SwapOutput", "digest_sources", "model_names"]
+__all__ = ["AnalyseOutput", "SwapEngine", "SwapInput", "SwapOutput", "digest_sources", "model_names"]

@@ -23,7 +23,12 @@ _JOB_ROUTES = (
     (re.compile(r"/v1/jobs/[^/]+"), "/v1/jobs/{id}"),
     (re.compile(r"/v1/jobs/[^/]+/result"), "/v1/jobs/{id}/result"),
 )
-_ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/swap", "/v1/jobs", "/openapi.json"})
+_ROUTES = frozenset(
+    {"/", "/favicon.ico", "/healthz", "/readyz", "/metrics", "/v1/swap", "/v1/analyse", "/v1/info", "/v1/jobs"}
+    | {"/openapi.json"}
+)
+PUBLIC = frozenset({"/v1/info"})
+"""/v1/ paths answered without a key (GET only): the web UI asks them whether it needs one."""
 SECURITY_HEADERS = (  # on every answer: the web UI loads nothing from elsewhere and is framed by no one
     (
         b"content-security-policy",
@@ -122,7 +127,7 @@ class Gate:
         self.retry_after_s = retry_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or _public(scope):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -152,6 +157,10 @@ class Gate:
         except ServiceError:
             self.metrics.rejected.labels("rate").inc()
             raise
+
+
+def _public(scope: Scope) -> bool:
+    return scope["path"] in PUBLIC and scope["method"] == "GET"
 
 
 def _check_length(header: str | None, limit: int) -> None:

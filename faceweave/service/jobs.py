@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     options TEXT NOT NULL, inputs TEXT NOT NULL, result TEXT, attempts INTEGER NOT NULL DEFAULT 0
 )
 """
+REQUEST_KEY = "_request"
+"""The key of `Job.options` under which a job keeps what is no setting (its trim, the user's pick of faces)."""
 _COLUMNS = "id, kind, state, progress, error, created, updated, key_id, consent, options, inputs, result, attempts"
 
 
@@ -53,6 +55,17 @@ class Job:
     inputs: Mapping[str, list[str]]
     result: str | None
     attempts: int = 0
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The Settings fields the job changes."""
+        return {name: value for name, value in self.options.items() if name != REQUEST_KEY}
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        """What else the client asked for: `start`, `end` (seconds) and `choice` (FaceChoice.to_json), when sent."""
+        extras: Mapping[str, Any] = self.options.get(REQUEST_KEY, {})
+        return extras
 
     def to_public(self) -> dict[str, Any]:
         """What GET /v1/jobs/{id} answers (no file names, no options)."""

@@ -13,12 +13,15 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
+from faceweave import __version__
 from faceweave.errors import UsageError
 from faceweave.media.image_io import LoadedImage
+from faceweave.media.video_io import probe_video
+from faceweave.service.choice import FaceChoice
 from faceweave.service.config import OPTION_FIELDS
-from faceweave.service.engine import SwapInput, SwapOutput, digest_sources
+from faceweave.service.engine import AnalyseOutput, SwapInput, SwapOutput, digest_sources
 from faceweave.service.errors import ServiceError, busy
-from faceweave.service.jobs import Job, JobKind, new_job_id
+from faceweave.service.jobs import REQUEST_KEY, Job, JobKind, new_job_id
 from faceweave.service.pool import PRIORITY_JOB, QueueFullError
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.sqlite import PRIVATE_DIR, write_private
@@ -51,6 +54,20 @@ class _OptionsForm(BaseModel):
 
     format: Literal["auto", "jpg", "png", "webp"] = "auto"
     consent: str | None = Field(None, max_length=2000, description="consent statement recorded in the label")
+    faces: str | None = Field(
+        None,
+        max_length=200,
+        description="the faces to swap, as /v1/analyse numbers them (e.g. `0,2`); they are followed by identity"
+        " through a video or batch. Without it the `selector` decides",
+    )
+    face_sources: str | None = Field(
+        None,
+        max_length=200,
+        description="with several source people: the `source` photo (0-based) that goes onto each face in `faces`"
+        " (e.g. `1,0`); without it all source photos show one person",
+    )
+    start: float | None = Field(None, ge=0, description="video jobs: start of the part to swap and keep, in seconds")
+    end: float | None = Field(None, gt=0, description="video jobs: end of that part, in seconds")
 
     def overrides(self) -> dict[str, Any]:
         """The Settings fields this request changes."""
@@ -104,6 +121,13 @@ def _consent(service: Service, options: SwapOptions) -> str | None:
     return consent
 
 
+def _choice(options: SwapOptions, sources: int) -> FaceChoice | None:
+    try:
+        return FaceChoice.parse(options.faces, options.face_sources, sources)
+    except UsageError as exc:
+        raise ServiceError(400, str(exc)) from exc
+
+
 def _retry(service: Service, reason: str) -> ServiceError:
     service.metrics.rejected.labels("queue").inc()
     return busy(reason, service.config.retry_after_s)
@@ -133,10 +157,13 @@ async def swap(request: Request, source: Sources, target: Annotated[UploadFile, 
     if not 1 <= len(source) <= MAX_SOURCES:
         raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos, got {len(source)}")
     consent, settings = _consent(service, options), _settings(service, options)
+    choice = _choice(options, len(source))
+    if options.start is not None or options.end is not None:
+        raise ServiceError(400, "`start` and `end` trim a video: send the video to /v1/jobs")
     blobs, sources = await _images(service, source, "source")
     target_blobs, targets = await _images(service, [target], "target")
     extension = _extension(options, target_blobs[0])
-    job = SwapInput(tuple(sources), digest_sources(blobs), targets[0], settings, extension, consent)
+    job = SwapInput(tuple(sources), digest_sources(blobs), targets[0], settings, extension, consent, choice=choice)
     try:
         future = service.pool.submit(lambda engine: engine.swap(job))
     except QueueFullError as exc:
@@ -145,6 +172,44 @@ async def swap(request: Request, source: Sources, target: Annotated[UploadFile, 
     _record(request, service, output, settings)
     headers = {"X-Faces": str(output.faces), "X-Faces-Swapped": str(output.swapped)}
     return Response(output.data, media_type=output.media_type, headers=headers)
+
+
+@router.post(
+    "/analyse",
+    responses=_ERRORS,
+    summary="The faces of an image, numbered as `faces` takes them: box, score, size, pose and a JPEG thumbnail",
+)
+async def analyse(request: Request, target: Annotated[UploadFile, File()], options: Options) -> JSONResponse:
+    service = _service(request)
+    settings = _settings(service, options)
+    _, targets = await _images(service, [target], "target")
+    try:
+        future = service.pool.submit(lambda engine: engine.analyse(targets[0], settings))
+    except QueueFullError as exc:
+        raise _retry(service, str(exc)) from exc
+    output: AnalyseOutput = await asyncio.wrap_future(future)
+    service.metrics.swap_stage.labels("analyse").observe(output.analyse_ms / 1000)
+    request.state.log_extra = {"faces": len(output.faces), "stages_ms": {"analyse": round(output.analyse_ms, 1)}}
+    body = {"width": output.width, "height": output.height, "order": settings.face_order, "faces": output.faces}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/info", summary="What the web UI needs before its first request (no key needed)")
+async def info(request: Request) -> JSONResponse:
+    service = _service(request)
+    config, base = service.config, service.base
+    return JSONResponse(
+        {
+            "version": __version__,
+            "auth": service.auth.keys is not None,
+            "consent_required": config.require_consent,
+            "max_sources": MAX_SOURCES,
+            "max_upload_bytes": config.max_upload_bytes,
+            "max_video_bytes": config.max_video_bytes,
+            "max_batch_images": config.max_batch_images,
+            "defaults": {name: getattr(base, name) for name in OPTION_FIELDS},
+        }
+    )
 
 
 def _record(request: Request, service: Service, output: SwapOutput, settings: Settings) -> None:
@@ -165,23 +230,32 @@ async def create_job(
     source: Sources,
     target: Annotated[list[UploadFile], File(description="one video, or 1..N images (answer: a zip)")],
     options: Options,
+    faces_from: Annotated[
+        UploadFile | None, File(description="the picture `faces` numbers the faces of (default: the first target)")
+    ] = None,
 ) -> JSONResponse:
     service = _service(request)
     if not 1 <= len(source) <= MAX_SOURCES or not target:
         raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos and at least one `target`")
     consent, settings = _consent(service, options), _settings(service, options)
+    choice = _choice(options, len(source))
+    if options.start is not None and options.end is not None and options.end <= options.start:
+        raise ServiceError(400, f"`end` ({options.end}) must be after `start` ({options.start})")
     if service.pool.full:  # filled while the body arrived
         raise _retry(service, f"{service.pool.depth} tasks waiting")
     job_id = new_job_id()
     try:
         kind, inputs = await _store_inputs(service, job_id, source, target)
+        if faces_from is not None and choice is not None:
+            inputs["faces_from"] = [await _store_picture(service, job_id, faces_from)]
+        await run_in_threadpool(_check_trim, service, job_id, kind, inputs, options)
     except BaseException:
         service.store.remove_files(job_id)
         raise
+    extras = {"start": options.start, "end": options.end, "choice": None if choice is None else choice.to_json()}
+    stored = options.overrides() | {REQUEST_KEY: {name: value for name, value in extras.items() if value is not None}}
     key_id = request.state.key_id if hasattr(request.state, "key_id") else None
-    job = service.store.create(
-        kind, options=options.overrides(), inputs=inputs, job_id=job_id, key_id=key_id, consent=consent
-    )
+    job = service.store.create(kind, options=stored, inputs=inputs, job_id=job_id, key_id=key_id, consent=consent)
     try:
         service.pool.submit(functools.partial(service.runner, job.id), priority=PRIORITY_JOB)
     except QueueFullError as exc:
@@ -189,6 +263,27 @@ async def create_job(
         raise _retry(service, str(exc)) from exc
     del settings  # validated above; the worker rebuilds it from the stored overrides
     return JSONResponse(job.to_public(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def _store_picture(service: Service, job_id: str, upload: UploadFile) -> str:
+    """Keep the `faces_from` picture of a job (checked like a target image)."""
+    blobs, _ = await _images(service, [upload], "faces_from")
+    name = "faces_from.img"
+    write_private(service.store.folder(job_id) / "inputs" / name, blobs[0])
+    return name
+
+
+def _check_trim(
+    service: Service, job_id: str, kind: JobKind, inputs: dict[str, list[str]], options: SwapOptions
+) -> None:
+    """400 when `start`/`end` come with images, or `start` is past the end of the video."""
+    if options.start is None and options.end is None:
+        return
+    if kind != "video":
+        raise ServiceError(400, "`start` and `end` trim a video; this job's targets are images")
+    info = probe_video(service.store.folder(job_id) / "inputs" / inputs["target"][0])
+    if options.start is not None and info.duration is not None and options.start >= info.duration:
+        raise ServiceError(400, f"`start` ({options.start} s) is past the end of the video ({info.duration:.2f} s)")
 
 
 async def _store_inputs(

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from faceweave.app.cache import model_names
 from faceweave.app.video import Progress, swap_video
-from faceweave.errors import FaceweaveError
+from faceweave.errors import FaceweaveError, MediaError
 from faceweave.media.image_io import read_image
+from faceweave.media.video_io import VideoReader
 from faceweave.provenance.label import label_for
+from faceweave.service.choice import FaceChoice
 from faceweave.service.engine import SwapEngine, SwapInput, digest_sources
 from faceweave.service.jobs import Job, JobStore
 from faceweave.settings import Settings
+from faceweave.types import Image
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class JobRunner:
                 self.store.remove_files(job_id)
             return "skipped"
         began = time.perf_counter()
-        settings = self.base.replace(**job.options)
+        settings = self.base.replace(**job.overrides)
         try:
             result = self._video(job, settings, engine) if job.kind == "video" else self._images(job, settings, engine)
         except JobCancelledError:
@@ -96,7 +99,12 @@ class JobRunner:
         sources = [folder / "inputs" / name for name in job.inputs["source"]]
         target = folder / "inputs" / job.inputs["target"][0]
         digest = digest_sources([path.read_bytes() for path in sources])
-        video, bindings = engine.cache.bound(settings, "video", digest, sources)
+        start, end = job.request.get("start"), job.request.get("end")
+        choice, picture = self._choice(job), None
+        if choice is not None:
+            picture = self._faces_from(job)
+            picture = _first_frame(target, start, end) if picture is None else picture
+        video, bindings = engine.bound(settings, "video", digest, sources, choice, picture)
         last = [0.0]
 
         def progress(state: Progress) -> None:
@@ -106,8 +114,20 @@ class JobRunner:
                 self._report(job.id, 0.99 * state.frames / state.total)
 
         label = label_for(settings, consent=job.consent, job_id=job.id)
-        swap_video(video, bindings, target, folder / VIDEO_RESULT, progress=progress, label=label)
+        output = folder / VIDEO_RESULT
+        swap_video(video, bindings, target, output, start=start, end=end, progress=progress, label=label)
         return VIDEO_RESULT
+
+    def _choice(self, job: Job) -> FaceChoice | None:
+        data = job.request.get("choice")
+        return None if data is None else FaceChoice.from_json(data)
+
+    def _faces_from(self, job: Job) -> Image | None:
+        """The picture the job's face numbers refer to, when the client sent one (`faces_from`)."""
+        names = job.inputs.get("faces_from")
+        if not names:
+            return None
+        return read_image(self.store.folder(job.id) / "inputs" / names[0], self.max_image_pixels).image
 
     def _images(self, job: Job, settings: Settings, engine: SwapEngine) -> str:
         inputs = self.store.folder(job.id) / "inputs"
@@ -115,13 +135,25 @@ class JobRunner:
         sources = tuple(read_image(inputs / name, self.max_image_pixels) for name in job.inputs["source"])
         targets = job.inputs["target"]
         output = self.store.folder(job.id) / IMAGES_RESULT
+        choice = self._choice(job)
+        faces_from = None
+        if choice is not None:  # the picture the face numbers refer to: the one sent for it, else the first target
+            faces_from = read_image(inputs / job.inputs.get("faces_from", targets)[0], self.max_image_pixels)
         try:
             with zipfile.ZipFile(_part(output), "w", zipfile.ZIP_STORED) as archive:
                 for index, name in enumerate(targets):
                     target = read_image(inputs / name, self.max_image_pixels)
                     extension = ".jpg" if Path(name).suffix == ".jpg" else ".png"
                     request = SwapInput(
-                        sources, digest_sources(blobs), target, settings, extension, job.consent, job.id
+                        sources,
+                        digest_sources(blobs),
+                        target,
+                        settings,
+                        extension,
+                        job.consent,
+                        job.id,
+                        choice,
+                        faces_from,
                     )
                     archive.writestr(f"{index:04d}{extension}", engine.swap(request).data)
                     self._report(job.id, 0.99 * (index + 1) / len(targets))
@@ -130,6 +162,14 @@ class JobRunner:
             _part(output).unlink(missing_ok=True)
             raise
         return IMAGES_RESULT
+
+
+def _first_frame(path: Path, start: float | None, end: float | None) -> Image:
+    """The first frame of a video from `start` (the picture a job's face numbers refer to when none was sent)."""
+    with VideoReader(path, start, end) as reader:
+        for frame in reader:
+            return frame.image
+    raise MediaError("target", "no frames in the chosen time range", "check `start` and `end` against its length")
 
 
 def _part(path: Path) -> Path:

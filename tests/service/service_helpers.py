@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+import cv2
+import numpy as np
 from fastapi.testclient import TestClient
 
+from faceweave.media.image_io import read_image
 from faceweave.samples import sample_path
 
 API_KEY = "test-key-0123456789abcdef"
@@ -41,3 +44,17 @@ def wait_job(
             return job
         assert time.monotonic() < deadline, f"job still {job['state']} after {seconds} s"
         time.sleep(0.1)
+
+
+def two_people() -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """A PNG of the astronaut with Grace Hopper's portrait, at half size, on her right (as tests/test_selection.py
+    builds it), and the two faces' regions (x1, y1, x2, y2), left to right: face 0 and face 1 of /v1/analyse."""
+    astronaut = read_image(sample_path("astronaut")).image
+    small = cv2.resize(read_image(sample_path("hopper")).image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    image = np.full((astronaut.shape[0], astronaut.shape[1] + small.shape[1], 3), 128, np.uint8)
+    image[:, : astronaut.shape[1]] = astronaut
+    image[: small.shape[0], astronaut.shape[1] :] = small
+    ok, encoded = cv2.imencode(".png", image)
+    assert ok
+    right = astronaut.shape[1]
+    return encoded.tobytes(), [(170, 60, 280, 190), (right + 70, 40, right + 190, 200)]
