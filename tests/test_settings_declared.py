@@ -167,12 +167,14 @@ def test_rest_form_accepts_exactly_the_client_settable_fields() -> None:
 
     from faceweave.service.routes import SwapOptions
 
-    assert set(SwapOptions.model_fields) == CLIENT_FIELDS | {"format", "consent"}
+    request = {"format", "consent", "faces", "face_sources", "start", "end"}  # about the request, not settings
+    assert set(SwapOptions.model_fields) == CLIENT_FIELDS | request
     schema = SwapOptions.model_json_schema()["properties"]
     assert schema["blend"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
     assert schema["selector"]["anyOf"][0]["enum"] == ["all", "largest", "index"]  # no reference photos via REST
     options = SwapOptions(blend=0.5, eye_colour=False, selector="largest")
     assert options.overrides() == {"blend": 0.5, "eye_colour": False, "selector": "largest"}
+    assert SwapOptions(faces="0,2", face_sources="1,0", start=1.0, end=2.0).overrides() == {}
     for bad in ({"blend": 2}, {"selector": "reference"}, {"jpeg_quality": 0}, {"max_faces": 0}):
         with pytest.raises(ValidationError):
             SwapOptions(**bad)
