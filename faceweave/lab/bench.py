@@ -75,6 +75,26 @@ def time_stages(engine: Engine, bindings: Bindings, frame: Image, repeat: int) -
     return {name: round(statistics.median(values), 2) for name, values in samples.items()} | {"faces": float(faces)}
 
 
+def neural_models(engine: Engine) -> list[dict[str, Any]]:
+    """What runs each neural model of the engine's chain (model, variant, providers, batch size and why, IOBinding);
+    empty with the embedded mesh swap."""
+    runners: list[Any] = []
+    for processor in engine.chain:
+        adapter = getattr(processor, "swapper", None) or getattr(processor, "enhancer", None)
+        runners += getattr(adapter, "runners", ())
+    return [runner.describe() for runner in runners]
+
+
+def describe_neural(models: list[dict[str, Any]]) -> str:
+    """One line naming each model with its providers and chosen batch size."""
+    parts = [
+        f"{m['model']} on {','.join(m['providers'])}, batch {m['batch_size']} ({m['batch_reason']})"
+        + (", IOBinding" if m["io_binding"] else "")
+        for m in models
+    ]
+    return "neural models: " + "; ".join(parts)
+
+
 def cold_start(source: Path, target: Image) -> dict[str, float]:
     """Import + model load + first frame in a fresh interpreter (seconds)."""
     import tempfile
@@ -109,6 +129,10 @@ def run_bench(
     for mode, detector in modes:
         engine = Engine.load(settings.replace(detector=detector), mode=mode)
         bindings = engine.bind([source])
+        neural = neural_models(engine)
+        if neural and "neural" not in figures:
+            figures["neural"] = neural
+            report(describe_neural(neural))
         for size_name, size_wh in SIZES.items():
             for face_name, fill in (("typical face", 0.3), ("frame-filling face", 0.9)):
                 frame = scene(photo, box, size_wh, fill)

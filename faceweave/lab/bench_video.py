@@ -17,6 +17,7 @@ import numpy as np
 from faceweave.app.video import swap_video
 from faceweave.engine import Bindings, Engine, FrameResult
 from faceweave.errors import FaceweaveError, UsageError
+from faceweave.lab.bench import describe_neural, neural_models
 from faceweave.lab.bench_encode import YARDSTICK_CRF, YARDSTICK_PRESET, transcode_seconds
 from faceweave.lab.flicker import Flicker, measure_clip
 from faceweave.live.capture import FrameGrabber, open_input
@@ -108,6 +109,11 @@ def bench_video(
         "detector_runs": stats.detections,
         "tracks": stats.tracks_started,
     }
+    # Neural chain (issue 22): which models ran, where, and the batch size chosen for each.
+    neural = neural_models(engine)
+    if neural:
+        figures["neural"] = neural
+        report(describe_neural(neural))
     report(
         f"{path.name} {figures['size']}: {figures['fps']} fps swapping vs {figures['decode_encode_fps']} fps"
         f" decode+encode alone (ratio {figures['speed_ratio']:.2f}), {figures['transcode_fps']} fps for a"
@@ -198,8 +204,9 @@ def bench_live(
 
 
 def _warm_up(engine: Engine, bindings: Bindings, clip: Path) -> None:
-    """One frame through the engine first (first-call costs); the session then starts on a stream of its own."""
+    """One frame through the engine first (first-call costs), without a stream: a stream's tracker would take the
+    Face Mesh graphs a live engine readied at load (`LIVE_WARM_GRAPHS`) and drop them with it."""
     with VideoReader(clip) as reader:
         for frame in reader:
-            engine.process(frame.image, bindings, engine.stream(), seconds=0.0)
+            engine.process(frame.image, bindings)
             break

@@ -6,10 +6,12 @@ is left None where none could be confirmed (then `faceweave models download` nee
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from typing import get_args
 
 from faceweave.errors import UsageError
-from faceweave.models.spec import Architecture, ModelSpec, TensorSpec
+from faceweave.models.spec import VARIANT_MARK, Architecture, ModelSpec, TensorSpec, Variant
 
 _VISOMASTER = "https://github.com/visomaster/visomaster-assets/releases/download"
 _HF = "https://huggingface.co"
@@ -212,26 +214,55 @@ CATALOG: dict[str, ModelSpec] = {
 }
 
 
-def names(task: str | None = None) -> tuple[str, ...]:
-    """Catalog names, optionally only those of one task.
+VARIANTS: tuple[Variant, ...] = tuple(v for v in get_args(Variant) if v != "original")
+"""The lighter copies `faceweave models optimize` makes of any catalog model."""
+
+
+def variant_spec(spec: ModelSpec, variant: Variant) -> ModelSpec:
+    """The spec of a variant made from a catalog model: same contract (inputs and outputs stay float32), its own file
+    name, no pinned sha256 (the one recorded when it was made and checked is verified instead).
 
     Example:
-        >>> "inswapper_128" in names("swapper")
-        True
+        >>> variant_spec(find_spec("gfpgan_1.4"), "fp16").file_name
+        'GFPGANv1.4.fp16.onnx'
     """
-    return tuple(name for name, spec in CATALOG.items() if task is None or spec.task == task)
+    if variant == "original":
+        return spec
+    stem = spec.file_name.removesuffix(".onnx")
+    name, file_name = f"{spec.name}{VARIANT_MARK}{variant}", f"{stem}.{variant}.onnx"
+    return dataclasses.replace(spec, name=name, file_name=file_name, sha256=None, size=None, variant=variant)
+
+
+def names(task: str | None = None) -> tuple[str, ...]:
+    """Catalog names, optionally only those of one task, each followed by its variants (`inswapper_128@fp16`).
+
+    Example:
+        >>> names("swapper")[:3]
+        ('inswapper_128', 'inswapper_128@fp16', 'inswapper_128@int8')
+    """
+    chosen = [name for name, spec in CATALOG.items() if task is None or spec.task == task]
+    return tuple(full for name in chosen for full in (name, *(f"{name}{VARIANT_MARK}{v}" for v in VARIANTS)))
 
 
 def find_spec(name: str, catalog: dict[str, ModelSpec] | None = None) -> ModelSpec:
-    """The ModelSpec called `name`; unknown names raise UsageError listing close matches.
+    """The ModelSpec called `name` (a catalog name, or one with a variant: `inswapper_128@fp16`); unknown names
+    raise UsageError listing close matches.
 
     Example:
         >>> find_spec("gfpgan_1.4").template
         'ffhq_512'
     """
     catalog = CATALOG if catalog is None else catalog
-    if name in catalog:
-        return catalog[name]
-    close = difflib.get_close_matches(name, list(catalog), n=3, cutoff=0.5)
+    base, mark, variant = name.partition(VARIANT_MARK)
+    if base in catalog:
+        if not mark:
+            return catalog[base]
+        if variant in VARIANTS:
+            return variant_spec(catalog[base], variant)
+        raise UsageError(
+            f"unknown variant {variant!r} of {base!r}; made by `faceweave models optimize`: "
+            f"{', '.join(base + VARIANT_MARK + v for v in VARIANTS)}"
+        )
+    close = difflib.get_close_matches(base, list(catalog), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(catalog)}"
     raise UsageError(f"unknown model {name!r}; {hint} (see `faceweave models list`)")

@@ -8,6 +8,7 @@ from faceweave.errors import UsageError
 from faceweave.models.catalog import find_spec
 from faceweave.models.session import Runner, RuntimeOptions, create_session
 from faceweave.models.store import ModelStore
+from faceweave.models.variants import require_variant
 from faceweave.settings import RuntimeSettings
 
 
@@ -20,8 +21,15 @@ def runtime_options(settings: RuntimeSettings) -> RuntimeOptions:
 
 
 def model_path(name: str, settings: RuntimeSettings) -> Path:
-    """The verified file of a catalog model; downloaded first only when settings.model_download is set."""
-    return ModelStore.from_dir(settings.model_dir).ensure(find_spec(name), download=settings.model_download)
+    """The verified file of a catalog model; downloaded first only when settings.model_download is set.
+
+    A variant (`inswapper_128@fp16`) is never downloaded: its file must have been made by `faceweave models optimize`
+    and have passed the accuracy check recorded beside it (`variants.require_variant` refuses it otherwise).
+    """
+    spec, store = find_spec(name), ModelStore.from_dir(settings.model_dir)
+    if spec.variant != "original":
+        return require_variant(store, spec)
+    return store.ensure(spec, download=settings.model_download)
 
 
 def load_model(name: str, settings: RuntimeSettings, task: str | None = None) -> Runner:

@@ -7,10 +7,12 @@ imported only when a session is created.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
+import math
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +57,9 @@ class RuntimeOptions:
         trt_cache_dir: where TensorRT keeps built engines ("" = no cache).
         gpu_mem_limit: bytes the CUDA arena may use (0 = no limit).
         intra_threads / inter_threads: ONNX Runtime thread pools (0 = its default).
+        io_binding: on CUDA, bind inputs and outputs (IOBinding) instead of plain `session.run`.
+        max_batch: the most items a face-level model runs at once on a GPU (its batch size comes from free GPU memory,
+            see `batch_size_for`; 1 on CPU).
     """
 
     providers: tuple[str, ...] = ("auto",)
@@ -65,11 +70,15 @@ class RuntimeOptions:
     gpu_mem_limit: int = 0
     intra_threads: int = 0
     inter_threads: int = 0
+    io_binding: bool = True
+    max_batch: int = 16
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.providers if name != "auto" and name not in PROVIDERS]
         if unknown:
             raise UsageError(f"unknown provider {', '.join(unknown)}; choose from auto, {', '.join(PROVIDERS)}")
+        if self.max_batch < 1:
+            raise UsageError(f"max_batch must be at least 1, got {self.max_batch}")
 
     @classmethod
     def from_text(cls, providers: str, **options: Any) -> RuntimeOptions:
@@ -136,7 +145,20 @@ def provider_config(names: Sequence[str], options: RuntimeOptions) -> list[tuple
 
 
 def free_gpu_bytes(device_id: int = 0) -> int | None:
-    """Free memory of one NVIDIA GPU in bytes via nvidia-smi (best effort: None when unknown)."""
+    """Free memory of one NVIDIA GPU in bytes (best effort: None when unknown).
+
+    Asks NVML through nvidia-ml-py (`pynvml`) when it is installed, else `nvidia-smi`; onnxruntime's Python API has
+    no call for it. Both are looked up only when called, and only for GPU providers.
+    """
+    try:
+        pynvml = importlib.import_module("pynvml")  # nvidia-ml-py, optional
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(device_id)).free)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # not installed, no driver, no such device: NVML raises its own error types
+        pass
     tool = shutil.which("nvidia-smi")
     if tool is None:
         return None
@@ -158,6 +180,54 @@ def choose_batch_size(item_bytes: int, free_bytes: int | None, limit: int = 16, 
     if free_bytes is None or item_bytes <= 0:
         return 1
     return max(1, min(limit, int(free_bytes * share) // item_bytes))
+
+
+ACTIVATION_FACTOR = 100
+"""Working memory of one item as a multiple of its input and output tensors' bytes: a conservative rule of thumb for
+convolutional face models (ArcFace-R50 at 112 px: ~15 MB an item; a 512 px restorer: ~600 MB), not a measurement."""
+
+
+def item_bytes(spec: ModelSpec) -> int:
+    """Estimated GPU memory of one item of a model: ACTIVATION_FACTOR × its float32 input and output elements
+    (dynamic spatial sizes counted as the model's crop size, or 512)."""
+    elements = 0
+    for tensor in (*spec.inputs, *spec.outputs):
+        dims = [d if d is not None else (spec.crop_px or 512) for d in tensor.shape[1:]]
+        elements += math.prod(dims) if dims else 1
+    return ACTIVATION_FACTOR * 4 * elements
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchChoice:
+    """How many items a model runs at once, and why (`bench` reports both)."""
+
+    size: int
+    reason: str
+
+
+def batch_size_for(
+    spec: ModelSpec,
+    file_batch: int | None,
+    providers: Sequence[str],
+    options: RuntimeOptions,
+    free_bytes: Callable[[int], int | None] = free_gpu_bytes,
+) -> BatchChoice:
+    """The batch size of a face-level model: the file's own when its batch axis is fixed, 1 on CPU, else as many
+    items as fit in half the free memory of the GPU (`free_bytes` is asked only then), at most options.max_batch.
+
+    Example:
+        >>> batch_size_for(find_spec("arcface_w600k_r50"), None, ("cpu",), RuntimeOptions()).size
+        1
+    """
+    if file_batch is not None:
+        return BatchChoice(file_batch, "fixed by the model file")
+    if not {"cuda", "tensorrt"} & set(providers):
+        return BatchChoice(1, "CPU default")
+    free = free_bytes(options.device_id)
+    if free is None:
+        return BatchChoice(1, "free GPU memory unknown (no nvidia-ml-py or nvidia-smi)")
+    size = choose_batch_size(item_bytes(spec), free, options.max_batch)
+    return BatchChoice(size, f"{free / 2**30:.1f} GiB free on GPU {options.device_id}")
 
 
 def _dims(shape: Sequence[Any]) -> tuple[int | None, ...]:
@@ -208,29 +278,41 @@ def contract_problems(spec: ModelSpec, inputs: Sequence[Any], outputs: Sequence[
     return problems
 
 
+def file_batch(session: Any) -> int | None:
+    """The fixed batch size of a session's first input, or None when its batch axis is dynamic."""
+    inputs = session.get_inputs()
+    first = inputs[0].shape[0] if inputs and inputs[0].shape else None
+    return first if isinstance(first, int) and first > 0 else None
+
+
 class Runner:
     """A checked session for one model: `run(blobs)` feeds the inputs in the spec's order; IOBinding on CUDA.
 
     Attributes:
         spec: the model's contract.
         session: the onnxruntime.InferenceSession.
-        providers: short names of the providers the session really uses.
+        providers: short names of the providers the session really uses, in its order of preference.
         input_names / input_dtypes: the file's inputs in the spec's order (by name where the spec names them, else
             by position); blobs are cast to these types.
         output_names: the spec's outputs in its order (by name where named), then any others of the file.
+        batch: how many items `run_batched` feeds at once, and why.
+        io_binding: whether runs bind their inputs and outputs (CUDA only).
     """
 
-    def __init__(self, spec: ModelSpec, session: Any) -> None:
+    def __init__(
+        self, spec: ModelSpec, session: Any, batch: BatchChoice | None = None, io_binding: bool = True
+    ) -> None:
         self.spec = spec
         self.session = session
         used = session.get_providers()
-        self.providers = tuple(short for short, full in PROVIDERS.items() if full in used)
+        self.providers = tuple(short for full in used for short, known in PROVIDERS.items() if known == full)
         inputs = paired(spec.inputs, session.get_inputs()) if spec.inputs else list(session.get_inputs())
         self.input_names = tuple(arg.name for arg in inputs)
         self.input_dtypes = tuple(np.dtype(_ONNX_TYPES.get(arg.type, "float32")) for arg in inputs)
         outputs = [arg.name for arg in paired(spec.outputs, session.get_outputs())]
         self.output_names = tuple(outputs + [arg.name for arg in session.get_outputs() if arg.name not in outputs])
-        self._binding = "cuda" in self.providers
+        self.batch = batch or BatchChoice(1, "default")
+        self.io_binding = io_binding and "cuda" in self.providers
 
     def run(self, *blobs: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
         """Outputs for the given input arrays (cast to the file's input types), as NumPy arrays."""
@@ -238,9 +320,34 @@ class Runner:
             name: np.ascontiguousarray(blob, dtype=dtype)
             for name, dtype, blob in zip(self.input_names, self.input_dtypes, blobs, strict=True)
         }
-        if self._binding:
+        if self.io_binding:
             return self._run_bound(feeds)
         return list(self.session.run(list(self.output_names), feeds))
+
+    def run_batched(self, items: Sequence[Sequence[npt.NDArray[Any]]]) -> list[list[npt.NDArray[Any]]]:
+        """Each item's outputs (an item: one blob per input, each with a batch axis of 1), fed `batch.size` at once.
+
+        Example:
+            >>> [embedding] = runner.run_batched([(blob,)])[0]  # doctest: +SKIP
+        """
+        results: list[list[npt.NDArray[Any]]] = []
+        size = max(1, self.batch.size)
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            outputs = self.run(*(np.concatenate(parts) for parts in zip(*chunk, strict=True)))
+            results += [[output[i : i + 1] for output in outputs] for i in range(len(chunk))]
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        """What runs this model, for reports: name, variant, providers, batch size and why, IOBinding."""
+        return {
+            "model": self.spec.name,
+            "variant": self.spec.variant,
+            "providers": list(self.providers),
+            "batch_size": self.batch.size,
+            "batch_reason": self.batch.reason,
+            "io_binding": self.io_binding,
+        }
 
     def _run_bound(self, feeds: Mapping[str, npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
         """Run with IOBinding: inputs copied once, outputs allocated on the GPU and copied back."""
@@ -281,5 +388,6 @@ def create_session(spec: ModelSpec, path: Path, options: RuntimeOptions) -> Runn
     problems = contract_problems(spec, session.get_inputs(), session.get_outputs())
     if problems:
         raise ModelError(f"{path} does not match the contract of {spec.name!r}: {'; '.join(problems)}")
-    log.info("%s on %s", spec.name, ", ".join(session.get_providers()))
-    return Runner(spec, session)
+    batch = batch_size_for(spec, file_batch(session), names, options)
+    log.info("%s on %s, batch %d (%s)", spec.name, ", ".join(session.get_providers()), batch.size, batch.reason)
+    return Runner(spec, session, batch, options.io_binding)

@@ -8,6 +8,10 @@ from typing import Literal
 Task = Literal["swapper", "embedder", "detector", "face_enhancer", "frame_enhancer"]
 Architecture = Literal["inswapper", "arcface", "scrfd", "gfpgan", "codeformer", "gpen", "real_esrgan"]
 ColourOrder = Literal["rgb", "bgr"]
+Variant = Literal["original", "fp16", "int8"]
+"""A model file as published, or a lighter copy `faceweave models optimize` made of it (float16, dynamic int8)."""
+VARIANT_MARK = "@"
+"""Joins a catalog name and a variant: `inswapper_128@fp16`."""
 Dim = int | None
 """A tensor dimension: a fixed size, or None when the model accepts any (dynamic axes)."""
 
@@ -53,6 +57,8 @@ class ModelSpec:
         commercial: False when the weights may not be used commercially.
         scale: output / input size for frame enhancers (1 otherwise).
         source: where the sha256 and size were read (citation).
+        variant: "original" for a catalog file; "fp16" / "int8" for a copy made by `faceweave models optimize`
+            (named `<catalog name>@<variant>`, its file `<stem>.<variant>.onnx`, its sha256 recorded, not pinned).
     """
 
     name: str
@@ -73,6 +79,17 @@ class ModelSpec:
     colour: ColourOrder = "rgb"
     scale: int = 1
     source: str = ""
+    variant: Variant = "original"
+
+    @property
+    def original_name(self) -> str:
+        """The catalog name of the file this one was made from (its own name for an original).
+
+        Example:
+            >>> find_spec("inswapper_128@fp16").original_name  # doctest: +SKIP
+            'inswapper_128'
+        """
+        return self.name.partition(VARIANT_MARK)[0]
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and (len(self.sha256) != 64 or self.sha256.strip("0123456789abcdef")):

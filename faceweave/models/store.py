@@ -203,6 +203,11 @@ class ModelStore:
         return found
 
     def _check_verifiable(self, spec: ModelSpec, allow_unverified: bool) -> None:
+        if spec.variant != "original":
+            raise ModelError(
+                f"{spec.name!r} is made from {spec.original_name!r}, not downloaded: run "
+                f"`faceweave models optimize {spec.original_name} --{spec.variant}`"
+            )
         if spec.sha256 is None and not allow_unverified:
             raise ModelError(
                 f"model {spec.name!r} has no pinned sha256, so its file cannot be verified; "

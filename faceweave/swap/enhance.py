@@ -42,6 +42,11 @@ class FaceEnhancer:
         runner = load_model(settings.enhancer, settings, task="face_enhancer")
         return cls(runner, settings.enhancer_blend, settings.codeformer_fidelity)
 
+    @property
+    def runners(self) -> tuple[Runner, ...]:
+        """The session it runs, for reports."""
+        return (self.runner,)
+
     def restore(self, crop: Image) -> Image:
         """The restored aligned crop."""
         spec = self.runner.spec
@@ -108,6 +113,11 @@ class FrameEnhancer:
     def from_settings(cls, settings: Settings) -> FrameEnhancer:
         """Load the model named by settings.frame_enhancer."""
         return cls(load_model(settings.frame_enhancer, settings, task="frame_enhancer"), settings.enhancer_blend)
+
+    @property
+    def runners(self) -> tuple[Runner, ...]:
+        """The session it runs, for reports."""
+        return (self.runner,)
 
     def run_tile(self, tile: Image) -> Image:
         """One tile through the model (×scale)."""

@@ -58,10 +58,17 @@ class ArcFaceEmbedder:
 
     def __call__(self, image: Image, landmarks_5: FloatArray) -> FloatArray:
         """The raw (512,) embedding of the face with these five points in a BGR image."""
+        return self.embed_many([(image, landmarks_5)])[0]
+
+    def embed_many(self, faces: Sequence[tuple[Image, FloatArray]]) -> list[FloatArray]:
+        """Raw (512,) embeddings of (image, five points) pairs, run `runner.batch.size` at a time."""
         spec = self.runner.spec
-        matrix = estimate_alignment(landmarks_5, template_points(spec.template or "arcface_112_v2", spec.crop_px))
-        crop = warp_face(image, matrix, spec.crop_px, black_border=True)
-        return np.asarray(self.runner.run(to_blob(crop, spec.mean, spec.std, spec.colour))[0], np.float32).reshape(-1)
+        template = template_points(spec.template or "arcface_112_v2", spec.crop_px)
+        blobs = []
+        for image, landmarks_5 in faces:
+            crop = warp_face(image, estimate_alignment(landmarks_5, template), spec.crop_px, black_border=True)
+            blobs.append((to_blob(crop, spec.mean, spec.std, spec.colour),))
+        return [np.asarray(out[0], np.float32).reshape(-1) for out in self.runner.run_batched(blobs)]
 
 
 def _unit(vector: FloatArray) -> FloatArray:
@@ -107,26 +114,35 @@ class InswapperSwapper:
     def from_settings(cls, settings: Settings) -> InswapperSwapper:
         """Load the swapper named by settings.swapper and the ArcFace model it needs."""
         runner = load_model(settings.swapper, settings, task="swapper")
-        emap = read_emap(model_path(settings.swapper, settings))
+        emap = read_emap(model_path(runner.spec.original_name, settings))  # a variant's initializers may be reordered
         embedder = ArcFaceEmbedder(load_model(ARCFACE, settings, task="embedder"))
         return cls(runner, embedder, emap, settings.pixel_boost, settings.blend)
 
+    @property
+    def runners(self) -> tuple[Runner, ...]:
+        """The sessions it runs (swapper, embedder), for reports."""
+        return self.runner, self.embedder.runner
+
     def latent(self, photos: Sequence[tuple[Image, Face]]) -> FloatArray:
         """The source latent of one person from (photo, face) pairs."""
-        return source_latent([self.embedder(image, face.landmarks_5) for image, face in photos], self.emap)
+        return source_latent(self.embedder.embed_many([(image, face.landmarks_5) for image, face in photos]), self.emap)
 
     def swap_crop(self, crop: Image, latent: FloatArray) -> Image:
         """One native-size aligned crop with the source identity."""
+        return self.swap_crops([crop], latent)[0]
+
+    def swap_crops(self, crops: Sequence[Image], latent: FloatArray) -> list[Image]:
+        """Native-size aligned crops with the source identity, run `runner.batch.size` at a time."""
         spec = self.runner.spec
-        outputs = self.runner.run(to_blob(crop, spec.mean, spec.std, spec.colour), latent[None])
-        return from_blob(outputs[0], spec.mean, spec.std, spec.colour)
+        items = [(to_blob(crop, spec.mean, spec.std, spec.colour), latent[None]) for crop in crops]
+        return [from_blob(out[0], spec.mean, spec.std, spec.colour) for out in self.runner.run_batched(items)]
 
     def __call__(self, frame: Image, face: Face, latent: FloatArray) -> Image:
         """A copy of `frame` with this face swapped."""
         template = template_points(self.runner.spec.template or "arcface_128", self.boost_px)
         matrix = estimate_alignment(face.landmarks_5, template)
         crop = warp_face(frame, matrix, self.boost_px)
-        parts = [self.swap_crop(part, latent) for part in split_polyphase(crop, self.factor)]
+        parts = self.swap_crops(split_polyphase(crop, self.factor), latent)
         return paste_back(frame, merge_polyphase(parts, self.factor), self.mask, matrix)
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the neural model tests: a loopback file server and test ONNX files pinned in the catalog."""
+"""Fixtures for the neural model tests: a loopback file server and test ONNX files pinned in the catalog (identity-like
+stubs, or the random-weight contract graphs)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contract_graphs import arcface_graph, inswapper_graph, restorer_graph, scrfd_graph, upscaler_graph
 from model_factory import (
     FileServer,
     arcface_like,
@@ -48,6 +50,31 @@ def stocked(tmp_path: Path, model_bytes: dict[str, bytes], monkeypatch: pytest.M
     folder = tmp_path / "models"
     folder.mkdir()
     for name, data in model_bytes.items():
+        spec = pinned(CATALOG[name], data)
+        monkeypatch.setitem(CATALOG, name, spec)
+        (folder / spec.file_name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def contract_bytes() -> dict[str, bytes]:
+    """The random-weight contract graphs (contract_graphs.py) for catalog names."""
+    return {
+        "inswapper_128": inswapper_graph(),
+        "arcface_w600k_r50": arcface_graph(),
+        "gfpgan_1.4": restorer_graph(),
+        "codeformer": restorer_graph(("x", "w", "y")),
+        "scrfd_10g": scrfd_graph(),
+        "real_esrgan_x2": upscaler_graph(2),
+    }
+
+
+@pytest.fixture
+def contract_store(tmp_path: Path, contract_bytes: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A model folder holding the contract graphs, with the catalog re-pinned to their hashes."""
+    folder = tmp_path / "contract-models"
+    folder.mkdir()
+    for name, data in contract_bytes.items():
         spec = pinned(CATALOG[name], data)
         monkeypatch.setitem(CATALOG, name, spec)
         (folder / spec.file_name).write_bytes(data)

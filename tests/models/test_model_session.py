@@ -1,9 +1,11 @@
-"""Session factory: provider choice and options, contract check, batch size."""
+"""Session factory: provider choice and options, contract check, batch size from free GPU memory."""
 
 from __future__ import annotations
 
 import logging
+import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,10 +14,15 @@ from model_factory import inswapper_like, pinned, restorer_like
 from faceweave.errors import ModelError, UsageError
 from faceweave.models.catalog import CATALOG
 from faceweave.models.session import (
+    BatchChoice,
+    Runner,
     RuntimeOptions,
     available_providers,
+    batch_size_for,
     choose_batch_size,
     create_session,
+    free_gpu_bytes,
+    item_bytes,
     provider_config,
     resolve_providers,
 )
@@ -116,3 +123,81 @@ def test_unreadable_file_is_a_model_error(tmp_path: Path) -> None:
 )
 def test_choose_batch_size(item: int, free: int | None, expected: int) -> None:
     assert choose_batch_size(item, free) == expected
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("file_batch", "providers", "free", "size", "reason"),
+    [
+        (1, ("cuda", "cpu"), 80 * GIB, 1, "fixed by the model file"),  # inswapper, GFPGAN, SCRFD: batch axis fixed at 1
+        (None, ("cpu",), 80 * GIB, 1, "CPU default"),  # CPU: memory is not asked
+        (None, ("cuda", "cpu"), None, 1, "free GPU memory unknown"),  # no nvidia-ml-py, no nvidia-smi
+        (None, ("cuda", "cpu"), 80 * GIB, 16, "80.0 GiB free on GPU 1"),  # plenty: capped at max_batch
+        (None, ("tensorrt", "cuda", "cpu"), 100 * 2**20, 3, "0.1 GiB free"),  # 50 MiB usable / ~15 MB an item
+    ],
+)
+def test_batch_size_from_free_gpu_memory(
+    file_batch: int | None, providers: tuple[str, ...], free: int | None, size: int, reason: str
+) -> None:
+    asked: list[int] = []
+
+    def reading(device_id: int) -> int | None:
+        asked.append(device_id)
+        return free
+
+    spec = CATALOG["arcface_w600k_r50"]  # the one catalog file with a dynamic batch axis
+    choice = batch_size_for(spec, file_batch, providers, RuntimeOptions(device_id=1), reading)
+    assert choice.size == size and reason in choice.reason
+    assert asked == ([1] if file_batch is None and providers != ("cpu",) else [])
+    assert item_bytes(spec) == 100 * 4 * (3 * 112 * 112 + 512)
+
+
+class _Arg:
+    def __init__(self, name: str, shape: list[Any]) -> None:
+        self.name, self.shape, self.type = name, shape, "tensor(float)"
+
+
+def test_runner_on_a_fake_cuda_session_reports_its_choice() -> None:
+    session = types.SimpleNamespace(
+        get_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        get_inputs=lambda: [_Arg("input.1", ["N", 3, 112, 112])],
+        get_outputs=lambda: [_Arg("683", ["N", 512])],
+    )
+    runner = Runner(CATALOG["arcface_w600k_r50"], session, BatchChoice(8, "40.0 GiB free on GPU 0"))
+    assert runner.describe() == {
+        "model": "arcface_w600k_r50",
+        "variant": "original",
+        "providers": ["cuda", "cpu"],
+        "batch_size": 8,
+        "batch_reason": "40.0 GiB free on GPU 0",
+        "io_binding": True,
+    }
+    assert not Runner(CATALOG["arcface_w600k_r50"], session, io_binding=False).io_binding
+
+
+def test_free_memory_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text("#!/bin/sh\necho 81000\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)  # nvidia-ml-py absent: nvidia-smi is asked
+    assert free_gpu_bytes(0) == 81000 * 2**20
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    assert free_gpu_bytes(0) is None
+
+
+def test_batched_runs_equal_single_runs(contract_store: Path) -> None:
+    from faceweave.models.accuracy import sample_faces
+    from faceweave.models.loader import load_model
+    from faceweave.settings import Settings
+    from faceweave.swap.onnx_swap import ArcFaceEmbedder
+
+    runner = load_model("arcface_w600k_r50", Settings(model_dir=str(contract_store), providers="cpu"))
+    assert runner.batch == BatchChoice(1, "CPU default")
+    embedder, faces = ArcFaceEmbedder(runner), sample_faces()
+    singles = [embedder(image, points) for image, points in faces]
+    runner.batch = BatchChoice(3, "test")  # 4 faces: a batch of 3, then 1
+    batched = embedder.embed_many(faces)
+    assert len(batched) == 4 and all(np.allclose(a, b, atol=1e-5) for a, b in zip(singles, batched, strict=True))
