@@ -37,6 +37,9 @@ Bindings = tuple[Binding, ...]
 """Who goes where: one binding (every chosen face gets it), or one per reference person."""
 
 ANALYSIS_STAGES = ("detect", "mesh", "track", "assign")
+LIVE_WARM_GRAPHS = 6
+"""Face Mesh graphs a live engine makes ready at load (~30 ms each, once): the first six faces to appear cost no
+graph start-up mid-stream."""
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,10 @@ class Engine:
         settings = profile.settings_for(settings)
         topology = load_topology()
         chain = build_chain(settings, profile, topology)
-        return cls(settings, profile, FaceAnalyser(settings, mode=profile.component_mode), topology, chain)
+        analyser = FaceAnalyser(settings, mode=profile.component_mode)
+        if mode == "live":
+            analyser.warm_graphs(LIVE_WARM_GRAPHS)  # new faces mid-stream take these: no first-image spike
+        return cls(settings, profile, analyser, topology, chain)
 
     @property
     def mode(self) -> Mode:

@@ -94,3 +94,18 @@ def test_faces_not_swapped_are_meshed_less_and_the_swap_is_the_same(
         counts.append(calls[0])
     assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
     assert counts[1] < 0.7 * counts[0], counts
+
+
+def test_warm_graphs_are_taken_first_and_mesh_as_new_ones_do(crowd: list[np.ndarray]) -> None:
+    """A live engine readies Face Mesh graphs at load (a graph's first image is the slow one); trackers take them
+    for new faces, and a graph that has seen another face meshes exactly as a new one (no state between images)."""
+    cold = Engine.load(Settings(), mode="video")
+    warm = Engine.load(Settings(), mode="video")
+    warm.analyser.warm_graphs(2)
+    assert len(warm.analyser._warm) == 2
+    a, b = cold.analyser.new_tracker(), warm.analyser.new_tracker()
+    for i, rgb in enumerate(crowd[:3]):
+        one, two = a.update(rgb, seconds=i / 8), b.update(rgb, seconds=i / 8)
+        assert np.array_equal(one.mesh, two.mesh) and len(one) >= 2
+    assert warm.analyser._warm == []  # both taken by the first frame's new faces
+    assert Engine.load(Settings(), mode="live").analyser._warm  # live engines warm theirs at load
