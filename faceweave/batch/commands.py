@@ -1,4 +1,4 @@
-"""The `faceweave batch` arguments and the pieces cli.py uses to run them (exit codes stay in cli.py)."""
+"""The `faceweave batch` arguments and the pieces faceweave.cli uses to run them (exit codes stay in faceweave.cli)."""
 
 from __future__ import annotations
 
