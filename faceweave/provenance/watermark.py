@@ -15,6 +15,7 @@ Design (chosen from measurements, see tools/watermark_robustness.py and the READ
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,11 +68,20 @@ def embed_watermark(image: ImageArray, payload: int, strength: float = DEFAULT_S
     if not 0 < strength <= 20:
         raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
     height, width = image.shape[:2]
+    delta = cv2.multiply(_scaled_pattern(payload, strength, height, width), _texture_mask(image))
+    return np.asarray(cv2.add(image, cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR), dtype=cv2.CV_8U), np.uint8)  # rounds
+
+
+@functools.lru_cache(maxsize=4)
+def _scaled_pattern(payload: int, strength: float, height: int, width: int) -> FloatArray:
+    """The payload's pattern over a height×width frame at `strength` (before the texture mask): the same for every
+    frame of a video, so it is made once (a 1080p frame's pattern took as long as marking it)."""
     signs = 2.0 * _codeword_bits(payload) - 1.0
     tile = _upsample_cells(_carrier() * signs[_layout()].astype(np.float32))
     pattern = np.tile(tile, (-(-height // _TILE_PX), -(-width // _TILE_PX)))[:height, :width]
-    delta = pattern * _texture_mask(image) * np.float32(strength / np.sqrt(np.mean(tile**2)))
-    return np.asarray(cv2.add(image, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U), np.uint8)  # rounds, saturates
+    scaled = np.ascontiguousarray(pattern * np.float32(strength / np.sqrt(np.mean(tile**2))), np.float32)
+    scaled.flags.writeable = False  # shared by every call with these arguments
+    return scaled
 
 
 def find_watermark(image: ImageArray, scales: Sequence[float] = DEFAULT_SCALES) -> WatermarkMatch | None:
