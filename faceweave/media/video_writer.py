@@ -12,6 +12,7 @@ import queue
 import secrets
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -63,7 +64,8 @@ class EncodeOptions:
 
 @dataclass(frozen=True)
 class _Frame:
-    image: FrameArray
+    frame: Future[av.VideoFrame]
+    """The frame marked and in YUV, made on the prepare thread."""
     pts: int
 
 
@@ -155,6 +157,9 @@ class VideoWriter:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._finished = False
+        # Marking and BGR -> YUV conversion run on a thread of their own, one frame ahead of the encoder: on the
+        # writer thread they made it the slowest stage of a video swap (60 ms a 1080p frame with the mark).
+        self._prepare = ThreadPoolExecutor(1, thread_name_prefix="faceweave-video-prepare")
         # The temp name is known before the file exists, and everything after its creation is inside the try: a
         # Ctrl-C or SIGTERM at any point of the constructor leaves no .part behind.
         self._temp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
@@ -193,7 +198,8 @@ class VideoWriter:
         if image.shape != (self.info.height, self.info.width, 3) or image.dtype != np.uint8:
             expected = f"{self.info.height}×{self.info.width}×3 uint8"
             raise UsageError(f"frame must be {expected} like the input, got {image.dtype} {image.shape}")
-        self._put(_Frame(image, pts))
+        self._check_running()
+        self._put(_Frame(self._prepare.submit(self._convert, image), pts))
 
     def close(self) -> Path:
         """Flush the encoders, finish the file and move it into place; returns the output path."""
@@ -202,6 +208,7 @@ class VideoWriter:
         try:
             self._put(None)
             self._thread.join()
+            self._prepare.shutdown(wait=True)
             self._raise_thread_error()
             if self._before_publish is not None:
                 self._before_publish(self._temp)
@@ -225,6 +232,7 @@ class VideoWriter:
         thread: threading.Thread | None = getattr(self, "_thread", None)
         if thread is not None and thread.is_alive():  # not started when the constructor was interrupted
             thread.join()
+        self._prepare.shutdown(wait=True, cancel_futures=True)
         self._discard()
         self._finished = True
 
@@ -256,11 +264,15 @@ class VideoWriter:
     def _add_audio(self, source: str | os.PathLike[str]) -> AudioTrack | None:
         return create_audio_track(os.fspath(source), self._container, self.span)
 
+    def _check_running(self) -> None:
+        """Raise the writer thread's error, or MediaError when it has stopped (closed, aborted)."""
+        self._raise_thread_error()
+        if not self._thread.is_alive():
+            raise MediaError(self.path, "the writer has stopped", "start a new VideoWriter")
+
     def _put(self, item: _Frame | None) -> None:
         while True:
-            self._raise_thread_error()
-            if not self._thread.is_alive():
-                raise MediaError(self.path, "the writer has stopped", "start a new VideoWriter")
+            self._check_running()
             try:
                 self._queue.put(item, timeout=_POLL_SECONDS)
                 return
@@ -295,24 +307,23 @@ class VideoWriter:
             log.warning("frame pts %d not after %d; moved to keep the stream valid", pts, self._last_pts)
             pts = self._last_pts + 1
         self._last_pts = pts
-        width, height = self.size_wh
-        image = (
-            item.image if item.image.shape[:2] == (height, width) else np.ascontiguousarray(item.image[:height, :width])
-        )
-        if self.mark is not None:
-            image = self.mark(image)
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame = frame.reformat(
-            format="yuv420p",
-            dst_colorspace=self.info.colorspace,
-            dst_color_range=_MPEG_RANGE,
-            interpolation=_TO_YUV,
-        )
+        frame = item.frame.result()
         frame.pts, frame.time_base = pts, self.info.time_base
         self._mux(self._stream.encode(frame))
         if self.audio is not None:
             self._mux(self.audio.pump(self.span.shift + pts * self.info.time_base + _AUDIO_LEAD))
         self.frames_written += 1
+
+    def _convert(self, image: FrameArray) -> av.VideoFrame:
+        """A BGR frame cut to the encoded size, marked, in limited-range YUV 4:2:0 (on the prepare thread)."""
+        width, height = self.size_wh
+        image = image if image.shape[:2] == (height, width) else np.ascontiguousarray(image[:height, :width])
+        if self.mark is not None:
+            image = self.mark(image)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        return frame.reformat(
+            format="yuv420p", dst_colorspace=self.info.colorspace, dst_color_range=_MPEG_RANGE, interpolation=_TO_YUV
+        )
 
     def _finish(self) -> None:
         self._mux(self._stream.encode(None))
