@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.compose.measure import psnr
 from faceweave.media.image_io import read_image
-from faceweave.provenance.watermark import embed_watermark, find_watermark, psnr
+from faceweave.provenance.watermark import embed_watermark, find_watermark
 from faceweave.samples import sample_path
 
 Image = npt.NDArray[np.uint8]

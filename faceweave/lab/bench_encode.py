@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from faceweave.app.video import swap_video
+from faceweave.compose.measure import psnr
 from faceweave.engine import Engine, FrameResult
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
@@ -53,12 +54,6 @@ def transcode_seconds(path: Path, output: Path, preset: str = YARDSTICK_PRESET, 
         for packet in encoder.encode(None):
             sink.mux(packet)
     return time.perf_counter() - began
-
-
-def psnr(a: Image, b: Image) -> float:
-    """Peak signal-to-noise ratio in dB of two same-sized 8-bit images (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 def ssim_luma(a: Image, b: Image) -> float:

@@ -8,7 +8,6 @@ swappers and enhancers, scores and box / five-point positions of confident ancho
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceweave.compose import measure
 from faceweave.errors import MediaError, ModelError
 from faceweave.geometry.align import estimate_alignment, from_blob, template_points, to_blob, warp_face
 from faceweave.models.session import Runner
@@ -97,8 +97,7 @@ def psnr(a: Image, b: Image) -> float:
         >>> psnr(np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 1, np.uint8))
         48.13080360867909
     """
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else min(99.0, 10 * math.log10(255.0**2 / mse))
+    return min(99.0, measure.psnr(a, b))  # finite, for the JSON record
 
 
 def _images_psnr(original: Runner, variant: Runner, items: Sequence[Sequence[npt.NDArray[Any]]]) -> tuple[Metric]:

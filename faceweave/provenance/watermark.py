@@ -102,12 +102,6 @@ def find_watermark(image: ImageArray, scales: Sequence[float] = DEFAULT_SCALES) 
     return None
 
 
-def psnr(reference: ImageArray, changed: ImageArray) -> float:
-    """Peak signal-to-noise ratio in dB between two same-sized uint8 images (inf when identical)."""
-    error = np.mean((reference.astype(np.float64) - changed.astype(np.float64)) ** 2)
-    return float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
-
-
 def _check_image(image: ImageArray) -> None:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise UsageError(f"watermarking needs an H×W×3 uint8 BGR image, got {image.dtype} {image.shape}")

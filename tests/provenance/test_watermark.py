@@ -7,8 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from faceweave.compose.measure import psnr
 from faceweave.errors import UsageError
-from faceweave.provenance.watermark import embed_watermark, find_watermark, psnr
+from faceweave.provenance.watermark import embed_watermark, find_watermark
 
 Pixels = npt.NDArray[np.uint8]
 PAYLOAD = 0xFACE_0801
