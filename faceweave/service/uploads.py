@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
@@ -18,16 +19,21 @@ _CHUNK = 1024 * 1024
 async def read_upload(upload: UploadFile, limit: int, role: str, head: bytes = b"") -> bytes:
     """The upload's bytes (`head`: its first bytes, read already); 413 as soon as they pass `limit`, 422 when
     there are none."""
-    chunks: list[bytes] = [head]
+    return b"".join([chunk async for chunk in _limited(upload, head, limit, role)])
+
+
+async def _limited(upload: UploadFile, head: bytes, limit: int, role: str) -> AsyncIterator[bytes]:
+    """The upload's bytes, `head` first, then 1 MB at a time: 413 as soon as they pass `limit`, 422 at the end when
+    there were none."""
     size = len(head)
+    yield head
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
             raise ServiceError(413, f"{role} is larger than the limit of {limit} bytes; send a smaller file")
-        chunks.append(chunk)
+        yield chunk
     if size == 0:
         raise ServiceError(422, f"{role} is empty (0 bytes)")
-    return b"".join(chunks)
 
 
 def decode_upload(data: bytes, role: str, max_pixels: int) -> LoadedImage:
@@ -49,17 +55,11 @@ async def spool_video(upload: UploadFile, head: bytes, folder: Path, limit: int)
     """The upload (its first bytes already read as `head`) copied to a private temp file in `folder`, 1 MB at a time:
     memory stays flat whatever the size; 413 as soon as it passes `limit` (the partial file removed)."""
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", delete=False)  # noqa: SIM115 - closed below
-    path, size = Path(handle.name), len(head)
+    path = Path(handle.name)
     try:
         with handle:
-            handle.write(head)
-            while chunk := await upload.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise ServiceError(413, f"target is larger than the limit of {limit} bytes; send a smaller file")
+            async for chunk in _limited(upload, head, limit, "target"):
                 handle.write(chunk)
-        if size == 0:
-            raise ServiceError(422, "target is empty (0 bytes)")
     except BaseException:
         path.unlink(missing_ok=True)
         raise
