@@ -220,9 +220,8 @@ class FaceTracker:
     def focus(self, tracks: frozenset[int] | None) -> None:
         """The tracks whose faces matter now (those being swapped): they are re-meshed on every frame; the others
         (bystanders) each every BYSTANDER_SECONDS (5 frames at 25 fps, 12 at 60), in turn, keeping their last mesh
-        in between. None: every
-        track on every frame. A focused track's meshes do not depend on the bystanders (each track has its own
-        graph and crop), so what is swapped is the same; bystanders cost a fifth of their meshing."""
+        in between. None: every track on every frame. A focused track's meshes do not depend on the bystanders (each
+        track has its own graph and crop), so what is swapped is the same."""
         self._focus = tracks
 
     def take_detection(self) -> bool:
