@@ -17,11 +17,13 @@ from faceweave.errors import FaceweaveError
 from faceweave.service.config import MB, ServiceConfig
 from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.gate import Gate, Observe, error_response
+from faceweave.service.live_socket import router as live_router
 from faceweave.service.routes import MAX_SOURCES, router
 from faceweave.service.state import Service
 
 _DESCRIPTION = """Swap faces over HTTP. Every output is labelled as AI-generated (IPTC digital source type) and
-watermarked. Authenticate with `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
+watermarked. Authenticate with `Authorization: Bearer KEY` or `X-API-Key: KEY`. Webcam frames are swapped live over
+the WebSocket `/v1/live` (its protocol is in docs/service.md; the key may travel in its first message)."""
 
 
 FAVICON = (
@@ -59,6 +61,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     app.state.service = service
     app.include_router(router)
+    app.include_router(live_router)
     _add_exception_handlers(app)
     _add_health(app, service)
     # The last added runs first: Observe, then CORS (a browser's preflight OPTIONS carries no key and must be answered

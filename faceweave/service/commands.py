@@ -64,6 +64,12 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     serve.add_argument("--rate-limit", type=int, default=120, help="requests per minute per key; 0: none (120)")
     serve.add_argument("--result-ttl", type=float, default=3600, help="seconds job results are kept (3600)")
     serve.add_argument("--require-consent", action="store_true", help="refuse swaps without a consent statement")
+    serve.add_argument(
+        "--max-live-sessions",
+        type=int,
+        default=2,
+        help="webcam sessions on /v1/live at once, a thread each; 0: off (2)",
+    )
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this browser origin (repeatable)")
     return serve
 
@@ -120,6 +126,7 @@ def service_config(args: argparse.Namespace, settings: Settings) -> ServiceConfi
         rate_limit=args.rate_limit,
         result_ttl_s=args.result_ttl,
         require_consent=args.require_consent,
+        max_live_sessions=args.max_live_sessions,
         cors_origins=tuple(args.cors_origin),
         settings=settings,
     )
@@ -153,6 +160,7 @@ def serve(args: argparse.Namespace, settings: Settings, write: Write) -> int:
         access_log=False,
         http=guarded_protocol(limits),
         timeout_keep_alive=int(limits.keep_alive_s),
+        ws_max_size=config.max_upload_bytes + MB,  # a larger message closes with 1009; up to it, /v1/live answers 4413
     )
     return 0
 

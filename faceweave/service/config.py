@@ -77,6 +77,10 @@ class ServiceConfig:
     require_consent: bool = False
     cors_origins: tuple[str, ...] = ()
     retry_after_s: int = 2
+    max_live_sessions: int = 2
+    """Webcam sessions on /v1/live at once, each with its own engine thread (0: live is off); more get 503."""
+    live_idle_s: float = 60.0
+    """A live session is closed when its client sends nothing for this long (handshake included)."""
     settings: Settings = dataclasses.field(default_factory=Settings)
     warm_up: bool = True
     """Load the models of every worker at start-up (/readyz turns ready when done)."""
@@ -102,6 +106,8 @@ class ServiceConfig:
             "max_results_bytes": (self.max_results_bytes, 1, 10**15),
             "max_results_bytes_per_key": (self.max_results_bytes_per_key, 1, 10**15),
             "retry_after_s": (self.retry_after_s, 1, 3600),
+            "max_live_sessions": (self.max_live_sessions, 0, 64),
+            "live_idle_s": (self.live_idle_s, 0.001, 86_400),
         }
         for name, (value, low, high) in limits.items():
             if not low <= value <= high:

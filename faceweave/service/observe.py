@@ -36,7 +36,11 @@ class Metrics:
     """
 
     def __init__(
-        self, queue_depth: Callable[[], int], busy: Callable[[], int], job_counts: Callable[[], dict[str, int]]
+        self,
+        queue_depth: Callable[[], int],
+        busy: Callable[[], int],
+        job_counts: Callable[[], dict[str, int]],
+        live_sessions: Callable[[], int] = lambda: 0,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -63,6 +67,14 @@ class Metrics:
         depth.set_function(lambda: float(queue_depth()))
         working = Gauge("faceweave_workers_busy", "Workers running a task", registry=self.registry)
         working.set_function(lambda: float(busy()))
+        live = Gauge("faceweave_live_sessions", "WebSocket live sessions holding a live worker", registry=self.registry)
+        live.set_function(lambda: float(live_sessions()))
+        self.live_frames = Counter(
+            "faceweave_live_frames",
+            "Live frames answered or dropped (a newer one came)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.registry.register(_JobsCollector(job_counts))
 
 

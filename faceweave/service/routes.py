@@ -74,7 +74,7 @@ class _OptionsForm(BaseModel):
         return {name: getattr(self, name) for name in OPTION_FIELDS if getattr(self, name) is not None}
 
 
-def _client_field(field: Declared) -> tuple[Any, Any]:
+def client_field(field: Declared) -> tuple[Any, Any]:
     """The form field of a client-settable setting: optional (None keeps the operator's value), choices or range."""
     choices = field.spec.client_choices or field.literal
     annotation: Any = cast(Any, Literal)[choices] if choices else field.kind
@@ -92,7 +92,7 @@ else:  # the settings fields are generated from their declaration (client=True i
         __base__=_OptionsForm,
         __doc__=_OptionsForm.__doc__,
         __module__=__name__,
-        **{name: _client_field(FIELDS[name]) for name in OPTION_FIELDS},
+        **{name: client_field(FIELDS[name]) for name in OPTION_FIELDS},
     )
 
 
@@ -113,8 +113,14 @@ def _settings(service: Service, options: SwapOptions) -> Settings:
 
 
 def _consent(service: Service, options: SwapOptions) -> str | None:
-    consent = (options.consent or "").strip() or None
-    if consent is None and service.config.require_consent:
+    return check_consent(options.consent, service.config.require_consent)
+
+
+def check_consent(given: str | None, required: bool) -> str | None:
+    """The consent statement to record (None when blank); 400 when it is missing but `required`, or not one line of
+    printable text."""
+    consent = (given or "").strip() or None
+    if consent is None and required:
         raise ServiceError(400, "this service requires a `consent` field: a statement that the people shown agreed")
     if consent is not None and not consent.isprintable():
         raise ServiceError(400, "consent must be printable text on one line")
@@ -207,6 +213,7 @@ async def info(request: Request) -> JSONResponse:
             "max_upload_bytes": config.max_upload_bytes,
             "max_video_bytes": config.max_video_bytes,
             "max_batch_images": config.max_batch_images,
+            "max_live_sessions": config.max_live_sessions,
             "defaults": {name: getattr(base, name) for name in OPTION_FIELDS},
         }
     )

@@ -1,4 +1,4 @@
-"""Service: everything one app instance owns (store, keys, pool, metrics, janitor), kept on `app.state.service`."""
+"""Service: everything one app instance owns (store, keys, pool, live workers, metrics, janitor), on app.state."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from faceweave.service.config import ServiceConfig
 from faceweave.service.engine import SwapEngine
 from faceweave.service.jobs import JobStore
 from faceweave.service.keys import KeyStore
+from faceweave.service.live_engine import LiveWorkers
 from faceweave.service.observe import Metrics
 from faceweave.service.pool import PRIORITY_JOB, WorkerPool
 from faceweave.service.runner import JobRunner
@@ -36,6 +37,8 @@ class Service:
     metrics: Metrics
     base: Settings
     """The operator's Settings (image pixel limit capped by the service's); requests override OPTION_FIELDS only."""
+    live: LiveWorkers
+    """The engine threads lent to /v1/live sessions, at most `config.max_live_sessions`."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _janitor: threading.Thread | None = None
 
@@ -46,10 +49,11 @@ class Service:
         keys = None if config.no_auth else KeyStore(config.keys_path, config.api_keys)
         base = config.settings.replace(max_image_pixels=min(config.settings.max_image_pixels, config.max_image_pixels))
         pool = WorkerPool(functools.partial(SwapEngine, base), config.workers, config.queue_size, config.warm_up)
-        metrics = Metrics(lambda: pool.depth, lambda: pool.busy, store.counts)
+        live = LiveWorkers(base, config.max_live_sessions)
+        metrics = Metrics(lambda: pool.depth, lambda: pool.busy, store.counts, lambda: live.active)
         runner = JobRunner(store, base, config.max_image_pixels)
         limiter = RateLimiter(config.rate_limit)
-        return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base)
+        return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base, live)
 
     def start(self) -> None:
         """Remove the partial results a killed process left, start workers, re-queue jobs a previous process left
@@ -69,6 +73,7 @@ class Service:
         """Stop the janitor and the workers (running jobs stay `running` in the store: the next start re-queues)."""
         self._stop.set()
         self.pool.stop()
+        self.live.close()
         if self._janitor is not None:
             self._janitor.join(5)
 
