@@ -98,11 +98,7 @@ class LiveWorkers:
             if self._idle:
                 return self._idle.pop()
             if self._made >= self._limit:
-                raise LiveBusyError(
-                    f"{self._made} live session(s) running, the limit of this server"
-                    if self._limit
-                    else "live sessions are turned off on this server (--max-live-sessions 0)"
-                )
+                raise LiveBusyError(_busy_reason(self._made, self._limit))
             self._made += 1
             index = self._made
         return LiveWorker(self._base, f"faceweave-live-{index}")
@@ -118,6 +114,12 @@ class LiveWorkers:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.close()
+
+
+def _busy_reason(running: int, limit: int) -> str:
+    if limit == 0:
+        return "live sessions are turned off on this server (--max-live-sessions 0)"
+    return f"{running} live session{'s are' if running > 1 else ' is'} running, the most this server allows"
 
 
 @dataclasses.dataclass(frozen=True)

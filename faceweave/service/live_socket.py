@@ -22,7 +22,7 @@ from starlette.types import Message
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.service.config import OPTION_FIELDS
 from faceweave.service.engine import digest_sources
-from faceweave.service.errors import ServiceError, busy, status_for
+from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.live_engine import FrameSlot, LiveBusyError, LiveRun, LiveSources, LiveWorker
 from faceweave.service.routes import MAX_SOURCES, check_consent, client_field
 from faceweave.service.state import Service
@@ -183,7 +183,8 @@ async def _open(websocket: WebSocket, service: Service, key_id: str, hello: _Hel
         worker = service.live.acquire()
     except LiveBusyError as exc:
         service.metrics.rejected.labels("live").inc()
-        raise busy(str(exc), service.config.retry_after_s) from exc
+        retry = {"Retry-After": str(service.config.retry_after_s)}
+        raise ServiceError(503, f"{exc}; try again later", retry) from exc
     try:
         sources = await _sources(websocket, service, hello.sources)
         run = LiveRun(sources, consent, service.config.max_video_frame_pixels)
@@ -208,7 +209,7 @@ async def _sources(websocket: WebSocket, service: Service, count: int) -> LiveSo
             raise ServiceError(422, f"source {number} is empty (0 bytes)")
         blobs.append(data)
         photos.append(await run_in_threadpool(decode_upload, data, "source", pixels))
-    return LiveSources(tuple(photos), digest_sources(blobs))
+    return LiveSources(tuple(photos), await run_in_threadpool(digest_sources, blobs))
 
 
 async def _stream(websocket: WebSocket, service: Service, session: _Session) -> None:
