@@ -1,5 +1,6 @@
 """The web UI in real Chromium (Playwright): pick faces and swap only those, two sources onto two faces, the no-face
-warning, a video job with trim, axe-core in the page, and a screenshot of each state at desktop and phone width.
+warning, a video job with trim, the live webcam over /v1/live (a fake camera playing a real face), axe-core in the
+page, and a screenshot of each state at desktop and phone width.
 
 Needs the `playwright` package and a Chromium binary (Debian: `apt-get install chromium`; FACEWEAVE_CHROMIUM names
 another); axe-core's `axe.min.js` from FACEWEAVE_AXE_JS or an `npm install axe-core` (see CANDIDATE_AXE). Each part
@@ -20,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,7 +33,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from clip_factory import decode_all, face_frames, write_clip  # noqa: E402
 from service_helpers import two_people  # noqa: E402
 
-from faceweave.media.image_io import decode_image  # noqa: E402
+from faceweave.media.image_io import decode_image, read_image  # noqa: E402
 from faceweave.samples import sample_path  # noqa: E402
 from faceweave.service.app import create_app  # noqa: E402
 from faceweave.service.config import ServiceConfig  # noqa: E402
@@ -253,6 +255,56 @@ def test_a_video_the_browser_cannot_show_still_runs(browser: Any, server: str, f
     page.click("#swapButton")
     assert "ready" in _wait_status(page, "ok")
     page.close()
+
+
+def _y4m(path: Path, image: np.ndarray, frames: int = 12, size_wh: tuple[int, int] = (640, 480)) -> Path:
+    """A Y4M clip (what Chromium's fake camera plays, looped) of `image` centred on grey, drifting a pixel a frame."""
+    width, height = size_wh
+    side = min(width, height) - 40
+    face = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for index in range(frames):
+            canvas = np.full((height, width, 3), 128, np.uint8)
+            left = (width - side) // 2 + index % 6
+            canvas[20 : 20 + side, left : left + side] = face
+            out.write(b"FRAME\n" + cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+def test_live_webcam_over_a_websocket(browser: Any, server: str, tmp_path: Path) -> None:
+    """Start camera: the page sends the source and fake-camera frames over /v1/live, shows swapped frames and the
+    latency and fps in its status; Stop ends the session."""
+    camera = _y4m(tmp_path / "camera.y4m", read_image(sample_path("astronaut")).image)
+    fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with_camera = browser.browser_type.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *fake, f"--use-file-for-fake-video-capture={camera}"]
+    )
+    try:
+        page = _page(with_camera, server)
+        page.set_input_files("#source", str(sample_path("hopper")))
+        page.click("#liveBox summary")
+        page.focus("#liveButton")
+        page.keyboard.press("Enter")  # keyboard-operable
+        page.wait_for_function("() => live.answered >= 3")
+        head = page.evaluate("() => live.head")
+        assert head["faces"] == 1 and head["swapped"] == 1, head
+        assert page.is_visible("#liveResult") and page.evaluate("() => $('liveResult').naturalWidth") == 640
+        page.wait_for_function("() => /fps/.test(document.getElementById('liveStatus').textContent)")
+        status = page.inner_text("#liveStatus")
+        assert "ms latency" in status and "1 face swapped" in status, status
+        assert page.get_attribute("#liveStatus", "aria-live") == "polite"
+        axe = next((Path(path) for path in CANDIDATE_AXE if path and Path(path).is_file()), None)
+        if axe is not None:
+            assert _serious(page, axe) == []  # the page while live
+        if folder := os.environ.get("FACEWEAVE_UI_SCREENSHOTS"):
+            _shoot(page, "live", Path(folder))
+        page.click("#liveButton")
+        assert page.inner_text("#liveStatus") == "Stopped." and page.inner_text("#liveButton") == "Start camera"
+        assert not page.failures, page.failures
+        page.close()
+    finally:
+        with_camera.close()
 
 
 def _axe() -> Path:
