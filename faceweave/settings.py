@@ -66,7 +66,8 @@ class Spec:
     catalog: str | None = None
     """A model task: the allowed values are the default and the catalog's models of that task."""
     client: bool = False
-    """REST clients may set it per request (else it stays the operator's)."""
+    """REST clients may set it per request (else it stays the operator's); a `catalog` field only to a model installed
+    in the server's store, the default or the operator's (never downloaded for a client)."""
     client_choices: tuple[str, ...] = ()
     """Narrower choices for REST clients (e.g. no selector that needs reference photos)."""
     modes: tuple[Mode, ...] = ALL_MODES
@@ -254,13 +255,18 @@ class ModelSettings(RuntimeSettings):
     TITLE: ClassVar[str] = "neural models (see `faceweave models list`; none is downloaded unless asked)"
 
     swapper: str = setting(
-        "mesh", "mesh: the embedded default, or a catalog swapper, e.g. inswapper_128", catalog="swapper"
+        "mesh", "mesh: the embedded default, or a catalog swapper, e.g. inswapper_128", catalog="swapper", client=True
     )
     enhancer: str = setting(
-        "none", "none or a face enhancer: gfpgan_1.4, codeformer, gpen_bfr_512", catalog="face_enhancer"
+        "none",
+        "none or a face enhancer: gfpgan_1.4, codeformer, gpen_bfr_512",
+        catalog="face_enhancer",
+        client=True,
     )
-    frame_enhancer: str = setting("none", "none or real_esrgan_x2 / real_esrgan_x4", catalog="frame_enhancer")
-    enhancer_blend: float = setting(0.8, "enhancer strength 0–1", bounds=(0.0, 1.0))
+    frame_enhancer: str = setting(
+        "none", "none or real_esrgan_x2 / real_esrgan_x4", catalog="frame_enhancer", client=True
+    )
+    enhancer_blend: float = setting(0.8, "enhancer strength 0–1", bounds=(0.0, 1.0), client=True)
     codeformer_fidelity: float = setting(0.5, "CodeFormer fidelity weight 0–1", bounds=(0.0, 1.0))
     pixel_boost: int = setting(128, "swap crop size", choices=(128, 256, 384, 512))
 

@@ -28,10 +28,12 @@ from faceweave.settings import (
     section_fields,
 )
 
-# What REST clients could set before the declaration (service/config.py's hand-written OPTION_FIELDS).
+# What REST clients could set before the declaration (service/config.py's hand-written OPTION_FIELDS), and the models
+# they may choose since the web UI offers them (only among those installed: tests/service/test_service_options.py).
 CLIENT_FIELDS = {
     *("selector", "face_order", "face_index", "blend", "blend_mode", "color_mode", "source_eyes", "eye_colour"),
     *("face_shape", "border_mask", "detector_score", "min_face_size", "max_faces", "jpeg_quality", "require_face"),
+    *("swapper", "enhancer", "frame_enhancer", "enhancer_blend"),
 }
 # Fields without a settings flag: two internal tunings, and require_face (each command has its own flag for it).
 NO_FLAG = {"lighting_sigma", "border_band", "require_face"}
@@ -167,7 +169,7 @@ def test_rest_form_accepts_exactly_the_client_settable_fields() -> None:
 
     from faceweave.service.routes import SwapOptions
 
-    request = {"format", "consent", "faces", "face_sources", "start", "end"}  # about the request, not settings
+    request = {"format", "quality", "consent", "faces", "face_sources", "start", "end"}  # not settings themselves
     assert set(SwapOptions.model_fields) == CLIENT_FIELDS | request
     schema = SwapOptions.model_json_schema()["properties"]
     assert schema["blend"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 1.0}

@@ -18,6 +18,7 @@ from faceweave.service.config import MB, ServiceConfig
 from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.gate import Gate, Observe, error_response
 from faceweave.service.live_socket import router as live_router
+from faceweave.service.model_choice import MODEL_HEADERS
 from faceweave.service.routes import MAX_SOURCES, router
 from faceweave.service.state import Service
 
@@ -81,7 +82,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             allow_origins=list(config.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "X-Faces", "X-Faces-Swapped", "Retry-After"],
+            expose_headers=["X-Request-ID", "X-Faces", "X-Faces-Swapped", *MODEL_HEADERS.values(), "Retry-After"],
         )
     app.add_middleware(Observe, metrics=service.metrics)
     return app

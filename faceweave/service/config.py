@@ -15,8 +15,8 @@ from faceweave.settings import CLIENT_FIELDS, Settings
 MB = 1024 * 1024
 
 OPTION_FIELDS: tuple[str, ...] = CLIENT_FIELDS
-"""Settings a client may change per request (declared `client=True` in faceweave.settings); paths, models, limits
-and the watermark stay the operator's."""
+"""Settings a client may change per request (declared `client=True` in faceweave.settings; models only among those
+installed, see service.model_choice); paths, limits and the watermark stay the operator's."""
 
 
 DATA_DIR_ENV = "FACEWEAVE_DATA_DIR"

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
-from faceweave.errors import FaceweaveError, UsageError
+from faceweave.errors import FaceweaveError
 from faceweave.service.config import OPTION_FIELDS
 from faceweave.service.engine import digest_sources
 from faceweave.service.errors import ServiceError, status_for
 from faceweave.service.live_engine import FrameSlot, LiveBusyError, LiveRun, LiveSources, LiveWorker
+from faceweave.service.model_choice import client_overrides, client_settings
 from faceweave.service.routes import MAX_SOURCES, check_consent, client_field
 from faceweave.service.state import Service
 from faceweave.service.uploads import decode_upload
@@ -114,8 +115,8 @@ async def live(websocket: WebSocket) -> None:
 
     Any error sends ``{"error": MESSAGE, "status": HTTP_STATUS}`` (with ``retry_after`` for 429 and 503) and closes
     with code 4000 + HTTP_STATUS: 4400 bad message or option, 4401/4403 missing/wrong key or foreign origin, 4408
-    nothing received for ``live_idle_s``, 4413 too large, 4415 not an image, 4422 no face in a source or invalid
-    field, 4429 rate limit, 4503 every live session taken.
+    nothing received for ``live_idle_s``, 4413 too large, 4415 not an image, 4422 no face in a source, an invalid
+    field or a model that is not installed, 4429 rate limit, 4503 every live session taken.
     """
     service: Service = websocket.app.state.service
     await websocket.accept()
@@ -178,7 +179,7 @@ async def _open(websocket: WebSocket, service: Service, key_id: str, hello: _Hel
     """Check consent and options, take a live worker (503 when none is free), read the sources and build their
     identity on the worker's thread."""
     consent = check_consent(hello.consent, service.config.require_consent)
-    settings = _settings(service.base, hello.options)
+    settings = _settings(service, hello.options)
     try:
         worker = service.live.acquire()
     except LiveBusyError as exc:
@@ -269,19 +270,17 @@ def _changed(service: Service, options: dict[str, Any], message: dict[str, Any])
     except ValidationError as exc:
         raise ServiceError(422, f"invalid message: {_problems(exc)}; send frames as binary JPEG") from exc
     merged = {**options, **change.options}
-    return _settings(service.base, merged), merged
+    return _settings(service, merged), merged
 
 
-def _settings(base: Settings, options: dict[str, Any]) -> Settings:
-    """`base` with the client's options: 422 for an unknown name or a value out of range, 400 when they conflict."""
+def _settings(service: Service, options: dict[str, Any]) -> Settings:
+    """The operator's settings with the client's options: 422 for an unknown name, a value out of range or a model
+    that is not installed, 400 when they conflict."""
     try:
         parsed = LiveOptions.model_validate(options)
     except ValidationError as exc:
         raise ServiceError(422, f"invalid options: {_problems(exc)}") from exc
-    try:
-        return base.replace(**parsed.overrides())
-    except UsageError as exc:
-        raise ServiceError(400, str(exc)) from exc
+    return client_settings(service.base, client_overrides(service.models, service.base, parsed.overrides()))
 
 
 async def _receive(websocket: WebSocket, idle_s: float) -> Message:

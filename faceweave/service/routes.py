@@ -19,10 +19,12 @@ from faceweave.media.image_io import LoadedImage
 from faceweave.media.video_io import probe_video
 from faceweave.service.choice import FaceChoice
 from faceweave.service.config import OPTION_FIELDS
-from faceweave.service.engine import AnalyseOutput, SwapInput, SwapOutput, digest_sources
+from faceweave.service.engine import AnalyseOutput, SwapInput, SwapOutput, digest_sources, model_names
 from faceweave.service.errors import ServiceError, busy
 from faceweave.service.jobs import REQUEST_KEY, Job, JobKind, new_job_id
+from faceweave.service.model_choice import client_overrides, client_settings, model_headers
 from faceweave.service.pool import PRIORITY_JOB, QueueFullError
+from faceweave.service.quality import QUALITIES, QualityName
 from faceweave.service.runner import IMAGES_RESULT
 from faceweave.service.sqlite import PRIVATE_DIR, write_private
 from faceweave.service.state import Service
@@ -53,6 +55,11 @@ class _OptionsForm(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     format: Literal["auto", "jpg", "png", "webp"] = "auto"
+    quality: QualityName | None = Field(
+        None,
+        description="an output quality preset (/v1/info lists each with its values): `high` or `small` sets"
+        " `jpeg_quality` (unless sent too) and a video job's x264 CRF and preset; `standard` keeps the server's",
+    )
     consent: str | None = Field(None, max_length=2000, description="consent statement recorded in the label")
     faces: str | None = Field(
         None,
@@ -70,12 +77,16 @@ class _OptionsForm(BaseModel):
     end: float | None = Field(None, gt=0, description="video jobs: end of that part, in seconds")
 
     def overrides(self) -> dict[str, Any]:
-        """The Settings fields this request changes."""
-        return {name: getattr(self, name) for name in OPTION_FIELDS if getattr(self, name) is not None}
+        """The Settings fields this request changes: its fields, over those of its `quality` preset."""
+        chosen = {name: getattr(self, name) for name in OPTION_FIELDS if getattr(self, name) is not None}
+        return ({} if self.quality is None else QUALITIES[self.quality].overrides()) | chosen
 
 
 def client_field(field: Declared) -> tuple[Any, Any]:
-    """The form field of a client-settable setting: optional (None keeps the operator's value), choices or range."""
+    """The form field of a client-settable setting: optional (None keeps the operator's value), choices or range; a
+    model name is checked against the installed models when the request comes (`model_choice.client_overrides`)."""
+    if field.spec.catalog is not None:
+        return str | None, Field(None, max_length=64, description=f"{field.spec.help}; installed: see /v1/info")
     choices = field.spec.client_choices or field.literal
     annotation: Any = cast(Any, Literal)[choices] if choices else field.kind
     if field.spec.bounds is None:
@@ -106,10 +117,7 @@ def _service(request: Request) -> Service:
 
 
 def _settings(service: Service, options: SwapOptions) -> Settings:
-    try:
-        return service.base.replace(**options.overrides())
-    except UsageError as exc:
-        raise ServiceError(400, str(exc)) from exc
+    return client_settings(service.base, client_overrides(service.models, service.base, options.overrides()))
 
 
 def _consent(service: Service, options: SwapOptions) -> str | None:
@@ -176,7 +184,7 @@ async def swap(request: Request, source: Sources, target: Annotated[UploadFile, 
         raise _retry(service, str(exc)) from exc
     output: SwapOutput = await asyncio.wrap_future(future)
     _record(request, service, output, settings)
-    headers = {"X-Faces": str(output.faces), "X-Faces-Swapped": str(output.swapped)}
+    headers = {"X-Faces": str(output.faces), "X-Faces-Swapped": str(output.swapped), **model_headers(settings)}
     return Response(output.data, media_type=output.media_type, headers=headers)
 
 
@@ -215,6 +223,8 @@ async def info(request: Request) -> JSONResponse:
             "max_batch_images": config.max_batch_images,
             "max_live_sessions": config.max_live_sessions,
             "defaults": {name: getattr(base, name) for name in OPTION_FIELDS},
+            "models": service.models.to_json(),
+            "quality": [{"name": name} | preset.describe(base) for name, preset in QUALITIES.items()],
         }
     )
 
@@ -227,7 +237,7 @@ def _record(request: Request, service: Service, output: SwapOutput, settings: Se
         "stages_ms": {stage: round(ms, 1) for stage, ms in stages.items()} | {"encode": round(output.encode_ms, 1)},
         "faces": output.faces,
         "swapped": output.swapped,
-        "models": {"detector": settings.detector, "swapper": settings.swapper, "enhancer": settings.enhancer},
+        "models": model_names(settings),
     }
 
 
@@ -244,7 +254,8 @@ async def create_job(
     service = _service(request)
     if not 1 <= len(source) <= MAX_SOURCES or not target:
         raise ServiceError(422, f"send 1 to {MAX_SOURCES} `source` photos and at least one `target`")
-    consent, settings = _consent(service, options), _settings(service, options)
+    consent, overrides = _consent(service, options), client_overrides(service.models, service.base, options.overrides())
+    settings = client_settings(service.base, overrides)
     choice = _choice(options, len(source))
     if options.start is not None and options.end is not None and options.end <= options.start:
         raise ServiceError(400, f"`end` ({options.end}) must be after `start` ({options.start})")
@@ -259,8 +270,13 @@ async def create_job(
     except BaseException:
         service.store.remove_files(job_id)
         raise
-    extras = {"start": options.start, "end": options.end, "choice": None if choice is None else choice.to_json()}
-    stored = options.overrides() | {REQUEST_KEY: {name: value for name, value in extras.items() if value is not None}}
+    extras = {
+        "start": options.start,
+        "end": options.end,
+        "choice": None if choice is None else choice.to_json(),
+        "quality": options.quality,
+    }
+    stored = overrides | {REQUEST_KEY: {name: value for name, value in extras.items() if value is not None}}
     key_id = request.state.key_id if hasattr(request.state, "key_id") else None
     job = service.store.create(kind, options=stored, inputs=inputs, job_id=job_id, key_id=key_id, consent=consent)
     try:

@@ -18,6 +18,7 @@ from faceweave.provenance.label import label_for
 from faceweave.service.choice import FaceChoice
 from faceweave.service.engine import SwapEngine, SwapInput, digest_sources
 from faceweave.service.jobs import Job, JobStore
+from faceweave.service.quality import QUALITIES
 from faceweave.settings import Settings
 from faceweave.types import Image
 
@@ -115,7 +116,10 @@ class JobRunner:
 
         label = label_for(settings, consent=job.consent, job_id=job.id)
         output = folder / VIDEO_RESULT
-        swap_video(video, bindings, target, output, start=start, end=end, progress=progress, label=label)
+        options = QUALITIES[job.request.get("quality", "standard")].encode_options()
+        swap_video(
+            video, bindings, target, output, start=start, end=end, options=options, progress=progress, label=label
+        )
         return VIDEO_RESULT
 
     def _choice(self, job: Job) -> FaceChoice | None:

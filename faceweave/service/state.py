@@ -12,6 +12,7 @@ from faceweave.service.engine import SwapEngine
 from faceweave.service.jobs import JobStore
 from faceweave.service.keys import KeyStore
 from faceweave.service.live_engine import LiveWorkers
+from faceweave.service.model_choice import ModelChoices
 from faceweave.service.observe import Metrics
 from faceweave.service.pool import PRIORITY_JOB, WorkerPool
 from faceweave.service.runner import JobRunner
@@ -39,6 +40,8 @@ class Service:
     """The operator's Settings (image pixel limit capped by the service's); requests override OPTION_FIELDS only."""
     live: LiveWorkers
     """The engine threads lent to /v1/live sessions, at most `config.max_live_sessions`."""
+    models: ModelChoices
+    """The models clients may choose (those installed in the store), looked up again by the janitor."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _janitor: threading.Thread | None = None
 
@@ -53,7 +56,8 @@ class Service:
         metrics = Metrics(lambda: pool.depth, lambda: pool.busy, store.counts, lambda: live.active)
         runner = JobRunner(store, base, config.max_image_pixels)
         limiter = RateLimiter(config.rate_limit)
-        return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base, live)
+        models = ModelChoices.scan(base)
+        return cls(config, store, Authenticator(keys), limiter, pool, runner, metrics, base, live, models)
 
     def start(self) -> None:
         """Remove the partial results a killed process left, start workers, re-queue jobs a previous process left
@@ -92,6 +96,7 @@ class Service:
         while not self._stop.wait(self.config.janitor_interval_s):
             try:
                 removed = self.sweep()
+                self.models = self.models.refresh(self.base)  # models installed or removed while the server runs
             except Exception:  # the janitor must outlive a locked database or a full disk
                 log.exception("janitor sweep failed")
                 continue
