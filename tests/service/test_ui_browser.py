@@ -1,6 +1,7 @@
 """The web UI in real Chromium (Playwright): pick faces and swap only those, two sources onto two faces, the no-face
-warning, a video job with trim, the live webcam over /v1/live (a fake camera playing a real face), axe-core in the
-page, and a screenshot of each state at desktop and phone width.
+warning, a video job with trim, the live webcam over /v1/live (a fake camera playing a real face), the model selects
+of a server with installed (test-built) models, axe-core in the page, and a screenshot of each state at desktop and
+phone width.
 
 Needs the `playwright` package and a Chromium binary (Debian: `apt-get install chromium`; FACEWEAVE_CHROMIUM names
 another); axe-core's `axe.min.js` from FACEWEAVE_AXE_JS or an `npm install axe-core` (see CANDIDATE_AXE). Each part
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,14 @@ sync_api = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
 
 from clip_factory import decode_all, face_frames, write_clip  # noqa: E402
+from installed_models import install  # noqa: E402
 from service_helpers import two_people  # noqa: E402
 
 from faceweave.media.image_io import decode_image, read_image  # noqa: E402
 from faceweave.samples import sample_path  # noqa: E402
 from faceweave.service.app import create_app  # noqa: E402
 from faceweave.service.config import ServiceConfig  # noqa: E402
+from faceweave.settings import Settings  # noqa: E402
 
 CHROMIUM = os.environ.get("FACEWEAVE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,11 +77,11 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real uvicorn server (no key: loopback only) on a free port, run on a thread."""
+@contextmanager
+def _serve(data_dir: Path, settings: Settings | None = None) -> Iterator[str]:
+    """A real uvicorn server (no key: loopback only) on a free port, run on a thread; yields its URL once ready."""
     port = _free_port()
-    config = ServiceConfig(data_dir=tmp_path_factory.mktemp("ui"), no_auth=True, rate_limit=0, port=port)
+    config = ServiceConfig(data_dir=data_dir, no_auth=True, rate_limit=0, port=port, settings=settings or Settings())
     app = create_app(config)
     runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=runner.run, daemon=True)
@@ -93,9 +97,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         assert time.monotonic() < deadline, "server not ready"
         time.sleep(0.2)
-    yield url
-    runner.should_exit = True
-    thread.join(10)
+    try:
+        yield url
+    finally:
+        runner.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server of a default install: embedded models only."""
+    with _serve(tmp_path_factory.mktemp("ui")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose model store holds test-built models (a neural swapper and ArcFace, face and frame enhancers)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        models = install(tmp_path_factory.mktemp("ui-models"), monkeypatch)
+        with _serve(tmp_path_factory.mktemp("ui-data"), Settings(model_dir=str(models))) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
@@ -305,6 +327,38 @@ def test_live_webcam_over_a_websocket(browser: Any, server: str, tmp_path: Path)
         page.close()
     finally:
         with_camera.close()
+
+
+def test_the_model_selects_offer_the_installed_models(
+    browser: Any, server: str, model_server: str, files: dict[str, Path]
+) -> None:
+    """A default install says "Embedded only"; a server with models lists them, and a swap with one completes."""
+    page = _page(browser, server)
+    page.click("#options summary")
+    assert page.is_visible("#modelsEmbedded") and page.is_hidden("#swapper") and page.is_hidden("#enhancerBlend")
+    page.close()
+    page = _page(browser, model_server)
+    _manual(page)
+    page.wait_for_function("() => !document.getElementById('swapperField').hidden")
+    assert page.is_hidden("#modelsEmbedded")
+    options = page.eval_on_selector_all("#swapper option", "nodes => nodes.map(node => node.value)")
+    assert options == ["mesh", "inswapper_128"]
+    assert page.input_value("#swapper") == "mesh" and page.input_value("#enhancer") == "none"
+    assert page.is_hidden("#enhancerBlend")  # no enhancer chosen: no strength to set
+    page.select_option("#swapper", "inswapper_128")
+    page.select_option("#enhancer", "gfpgan_1.4")
+    assert page.is_visible("#enhancerBlend") and page.inner_text("#enhancerBlendValue") == "0.80"
+    page.fill("#enhancerBlend", "0.5")
+    assert page.inner_text("#enhancerBlendValue") == "0.50"  # the value shown next to the slider
+    page.select_option("#quality", "high")
+    assert "JPEG 98" in page.inner_text("#qualityHint")
+    _choose(page, [sample_path("hopper")], files["group"])
+    page.click("#swapButton")
+    assert "face swapped" in _wait_status(page, "ok")
+    assert "inswapper_128, gfpgan_1.4" in page.inner_text("#resultMeta")
+    if folder := os.environ.get("FACEWEAVE_UI_SCREENSHOTS"):
+        _shoot(page, "models", Path(folder))
+    page.close()
 
 
 def _axe() -> Path:
