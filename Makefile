@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench eval eval-cases eval-blind smoke-py312 clean image image-cuda
+.PHONY: demo test test-all test-browser lint bench eval eval-cases eval-blind smoke-py312 clean image image-cuda
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 2; }
@@ -26,6 +26,14 @@ test: $(STAMP) lint
 ## also the slow end-to-end suites over ../shared/testdata
 test-all: $(STAMP) lint
 	$(BIN)/pytest -q
+
+## the web UI in real Chromium (Playwright, no browser download): each test skips without a Chromium binary
+## (Debian: apt-get install chromium); axe-core comes from npm into .cache/axe when npm is there, else its check skips
+AXE_JS := .cache/axe/node_modules/axe-core/axe.min.js
+test-browser: $(STAMP)
+	@[ -f $(AXE_JS) ] || ! command -v npm >/dev/null || npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4 >/dev/null 2>&1 \
+		|| echo "test-browser: could not install axe-core from npm; the accessibility check skips"
+	FACEWEAVE_AXE_JS=$(AXE_JS) $(BIN)/pytest -q -m slow -rs tests/service/test_ui_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check faceweave tests tools
@@ -50,7 +58,7 @@ eval-blind: $(STAMP)
 	$(BIN)/faceweave eval --blind --images ../shared/testdata/images --videos ../shared/testdata/video --output out/blind
 
 clean:
-	rm -rf $(VENV) .venv312 out *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv312 .cache out *.egg-info .mypy_cache .ruff_cache .pytest_cache
 
 ## Python 3.12: a fresh venv with the base install, and the CLI, pipeline and media tests (CI runs it after `test`)
 SMOKE_312 := tests/test_cli.py tests/test_pipeline.py tests/test_selection.py tests/test_no_clobber.py \

@@ -267,7 +267,8 @@ def test_video_job_with_trim(browser: Any, server: str, files: dict[str, Path], 
 
 
 def test_a_video_the_browser_cannot_show_still_runs(browser: Any, server: str, files: dict[str, Path]) -> None:
-    """Debian's Chromium has no H.264 decoder: no faces to pick, so the server's selector decides (the largest)."""
+    """Where Chromium has no H.264 decoder (builds without proprietary codecs) there are no faces to pick, so the
+    server's selector decides (the largest); where it has one, the faces show as usual."""
     page = _page(browser, server)
     _choose(page, [sample_path("hopper")], files["h264"], faces=None)
     page.wait_for_function("() => document.querySelectorAll('#faces button').length === 1 || !!state.noPreview")
@@ -320,7 +321,10 @@ def test_live_webcam_over_a_websocket(browser: Any, server: str, tmp_path: Path)
         if axe is not None:
             assert _serious(page, axe) == []  # the page while live
         if folder := os.environ.get("FACEWEAVE_UI_SCREENSHOTS"):
-            _shoot(page, "live", Path(folder))
+            _shoot(page, "live-desktop", Path(folder))
+            page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS["phone"], strict=True)))
+            page.wait_for_function("n => live.answered > n", arg=page.evaluate("() => live.answered"))
+            _shoot(page, "live-phone", Path(folder))
         page.click("#liveButton")
         assert page.inner_text("#liveStatus") == "Stopped." and page.inner_text("#liveButton") == "Start camera"
         assert not page.failures, page.failures
