@@ -179,6 +179,7 @@ class FaceTracker:
         self._seconds: float | None = None
         self._stats = TrackerStats(0, 0, 0, 0)
         self._focus: frozenset[int] | None = None
+        self._lead_largest = False
 
     @property
     def stats(self) -> TrackerStats:
@@ -217,12 +218,17 @@ class FaceTracker:
         self._stats = dataclasses.replace(self._stats, frames=self._stats.frames + 1, cuts=self._stats.cuts + cut)
         return self._faces()
 
-    def focus(self, tracks: frozenset[int] | None) -> None:
+    def focus(self, tracks: frozenset[int] | None, *, largest: bool = False) -> None:
         """The tracks whose faces matter now (those being swapped): they are re-meshed on every frame; the others
         (bystanders) each every BYSTANDER_SECONDS (5 frames at 25 fps, 12 at 60), in turn, keeping their last mesh
         in between. None: every track on every frame. A focused track's meshes do not depend on the bystanders (each
-        track has its own graph and crop), so what is swapped is the same."""
+        track has its own graph and crop), so what is swapped is the same.
+
+        `largest`: the largest track is re-meshed on every frame as well (live, while no face is followed yet: the
+        face the selector takes next has this frame's mesh, and a crowd found by one detection costs its first frame
+        one mesh or two instead of one per face)."""
         self._focus = tracks
+        self._lead_largest = largest
 
     def take_detection(self) -> bool:
         """Whether a detection is due; True claims it (the count to the next one restarts)."""
@@ -313,7 +319,8 @@ class FaceTracker:
         """Move every track to this frame; returns whether one was lost (gone, implausible or a duplicate)."""
         kept: list[_Track] = []
         period = max(1, round(BYSTANDER_SECONDS / dt))
-        due = [self._due_now(track, period) for track in self._tracks]
+        lead = self._largest() if self._lead_largest else None
+        due = [self._due_now(track, period) or track is lead for track in self._tracks]
         jobs = [partial(track.estimator, rgb, track.box) for track, now in zip(self._tracks, due, strict=True) if now]
         fresh = iter(self._run(jobs))
         for track, now in zip(self._tracks, due, strict=True):
@@ -360,6 +367,10 @@ class FaceTracker:
         if track.derived is None or track.derived[0] is not track.mesh:
             track.derived = (track.mesh, mesh_box(mesh), five_points(mesh), head_pose(mesh, self._canonical))
         return track.derived[1], track.derived[2], track.derived[3]
+
+    def _largest(self) -> _Track | None:
+        """The track whose last mesh is the largest (None without tracks)."""
+        return max(self._tracks, key=lambda track: _box_size(mesh_box(track.mesh)), default=None)
 
     def _due_now(self, track: _Track, period: int) -> bool:
         """Whether a track is re-meshed on this frame: always in the focus (or with none), else every `period`

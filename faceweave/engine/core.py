@@ -259,14 +259,17 @@ class Engine:
         self, frame: Image, faces: Faces, bindings: Bindings, stream: Stream | None = None
     ) -> tuple[Faces, tuple[tuple[int, Binding], ...]]:
         """Which face gets which binding under the settings (faces gain embeddings in reference mode)."""
+        lead = self.mode == "live" and self.settings.selector == "largest"
         if len(faces) == 0 or not bindings:
+            if lead and stream is not None and len(faces) == 0:  # the first faces found: the largest meshed first
+                stream.tracker.focus(frozenset(), largest=True)
             return faces, ()
         if bindings[0].reference is None:
             s = self.settings
             chosen = pick_faces(faces, s.selector, s.face_order, s.face_index)
             if s.selector == "largest" and stream is not None:
                 chosen = _follow_largest(faces, chosen, stream)
-                _focus(stream, faces, chosen if stream.followed is not None else None)
+                _focus(stream, faces, chosen if stream.followed is not None else None, lead=lead)
             return faces, tuple((int(i), bindings[0]) for i in chosen)
         faces = self.analyser.embed(frame, faces, tracker=None if stream is None else stream.tracker)
         references = np.array([b.reference for b in bindings], np.float32)
@@ -305,14 +308,17 @@ class Engine:
         )
 
 
-def _focus(stream: Stream, faces: Faces, chosen: IntArray | None) -> None:
-    """Tell the tracker which tracks are swapped (the others are re-meshed less often); None: all of them. Only
-    tracked faces narrow the focus (an untracked face means no stream state to rely on)."""
+def _focus(stream: Stream, faces: Faces, chosen: IntArray | None, lead: bool = False) -> None:
+    """Tell the tracker which tracks are swapped (the others are re-meshed less often); None: all of them, or with
+    `lead` (live, one face swapped: the largest) only the largest until a face is followed. Only tracked faces
+    narrow the focus (an untracked face means no stream state to rely on)."""
     tracks = faces.tracks
-    if chosen is None or np.any(tracks < 0):
+    if np.any(tracks < 0) or (chosen is None and not lead):
         stream.tracker.focus(None)
-        return
-    stream.tracker.focus(frozenset(int(tracks[i]) for i in chosen))
+    elif chosen is None:
+        stream.tracker.focus(frozenset(), largest=True)
+    else:
+        stream.tracker.focus(frozenset(int(tracks[i]) for i in chosen))
 
 
 def _follow_largest(faces: Faces, largest: IntArray, stream: Stream) -> IntArray:
