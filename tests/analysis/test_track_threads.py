@@ -140,7 +140,9 @@ def test_a_crowd_found_at_once_costs_its_first_frame_one_mesh_when_only_the_larg
         calls: list[int] = []
         original = MeshEstimator.__call__
 
-        def counted(self: MeshEstimator, rgb: np.ndarray, box: np.ndarray, original: Any = original) -> Any:
+        def counted(
+            self: MeshEstimator, rgb: np.ndarray, box: np.ndarray, original: Any = original, calls: list[int] = calls
+        ) -> Any:
             calls.append(id(self))
             return original(self, rgb, box)
 
