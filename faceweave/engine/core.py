@@ -262,7 +262,7 @@ class Engine:
         lead = self.mode == "live" and self.settings.selector == "largest"
         if len(faces) == 0 or not bindings:
             if lead and stream is not None and len(faces) == 0:  # the first faces found: the largest meshed first
-                stream.tracker.focus(frozenset(), largest=True)
+                _focus(stream, faces, None, lead=True)
             return faces, ()
         if bindings[0].reference is None:
             s = self.settings
