@@ -27,7 +27,7 @@ from faceweave.service.live_engine import FrameSlot, LiveBusyError, LiveRun, Liv
 from faceweave.service.model_choice import client_overrides, client_settings
 from faceweave.service.routes import MAX_SOURCES, check_consent, client_field
 from faceweave.service.state import Service
-from faceweave.service.uploads import decode_upload
+from faceweave.service.uploads import checked_size, decode_upload, too_large
 from faceweave.settings import FIELDS, Settings
 
 log = logging.getLogger(__name__)
@@ -204,11 +204,7 @@ async def _sources(websocket: WebSocket, service: Service, count: int) -> LiveSo
         data = (await _receive(websocket, service.config.live_idle_s)).get("bytes")
         if data is None:
             raise ServiceError(422, f"expected source photo {number} of {count} as a binary message")
-        if len(data) > limit:
-            raise ServiceError(413, f"source {number} is larger than the limit of {limit} bytes; send a smaller file")
-        if not data:
-            raise ServiceError(422, f"source {number} is empty (0 bytes)")
-        blobs.append(data)
+        blobs.append(checked_size(data, limit, f"source {number}"))
         photos.append(await run_in_threadpool(decode_upload, data, "source", pixels))
     return LiveSources(tuple(photos), await run_in_threadpool(digest_sources, blobs))
 
@@ -251,8 +247,7 @@ async def _receive_frames(websocket: WebSocket, service: Service, session: _Sess
                 session.settings, session.options = _changed(service, session.options, change)
                 continue
             if len(data) > config.max_upload_bytes:
-                limit = config.max_upload_bytes
-                raise ServiceError(413, f"frame {slot.received + 1} is larger than the limit of {limit} bytes")
+                raise too_large(f"frame {slot.received + 1}", config.max_upload_bytes)
             had = slot.dropped
             slot.put(data)
             if slot.dropped > had:

@@ -30,10 +30,29 @@ async def _limited(upload: UploadFile, head: bytes, limit: int, role: str) -> As
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise ServiceError(413, f"{role} is larger than the limit of {limit} bytes; send a smaller file")
+            raise too_large(role, limit)
         yield chunk
     if size == 0:
-        raise ServiceError(422, f"{role} is empty (0 bytes)")
+        raise _empty(role)
+
+
+def checked_size(data: bytes, limit: int, role: str) -> bytes:
+    """`data` as it is when it holds 1 to `limit` bytes (an upload that came whole, e.g. a WebSocket message): 413
+    above, 422 when empty, in the words a streamed upload gets."""
+    if len(data) > limit:
+        raise too_large(role, limit)
+    if not data:
+        raise _empty(role)
+    return data
+
+
+def too_large(role: str, limit: int) -> ServiceError:
+    """413 for an upload past `limit` bytes."""
+    return ServiceError(413, f"{role} is larger than the limit of {limit} bytes; send a smaller file")
+
+
+def _empty(role: str) -> ServiceError:
+    return ServiceError(422, f"{role} is empty (0 bytes)")
 
 
 def decode_upload(data: bytes, role: str, max_pixels: int) -> LoadedImage:
