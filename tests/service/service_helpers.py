@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import cv2
 import numpy as np
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from faceweave.media.image_io import read_image
 from faceweave.samples import sample_path
@@ -58,3 +60,10 @@ def two_people() -> tuple[bytes, list[tuple[int, int, int, int]]]:
     assert ok
     right = astronaut.shape[1]
     return encoded.tobytes(), [(170, 60, 280, 190), (right + 70, 40, right + 190, 200)]
+
+
+def plain_png(width: int, height: int, colour: tuple[int, int, int] = (90, 120, 150)) -> bytes:
+    """A PNG of one flat colour: an image that shows no face."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -4,7 +4,6 @@ changes of options, and every refusal with its close code (4000 + the HTTP statu
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
 from collections.abc import Callable
@@ -16,8 +15,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from PIL import Image
-from service_helpers import API_KEY
+from service_helpers import API_KEY, plain_png
 
 from faceweave.media.image_io import decode_image, read_image
 from faceweave.provenance.label import read_label
@@ -137,18 +135,12 @@ def test_the_key_may_come_in_a_header(client: TestClient) -> None:
         _ready(session, api_key=None)
 
 
-def _png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (176, 164, 150)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     ("fields", "code", "words"),
     [
         ({"api_key": None}, 4401, "missing API key"),  # no key in the message nor the headers
         ({"api_key": "wrong-key-0123456789"}, 4403, "not valid"),  # an unknown key
-        ({"sources": [_png(320, 240)]}, 4422, "no face"),  # the source photo shows nobody
+        ({"sources": [plain_png(320, 240, (176, 164, 150))]}, 4422, "no face"),  # the source photo shows nobody
         ({"sources": [b"x" * (2 * 1024 * 1024 + 1)]}, 4413, "larger than the limit"),  # over the 2 MB upload limit
         ({"sources": [b"this is not a picture"]}, 4415, "not a JPEG, PNG"),  # checked by content
         ({"sources": []}, 4422, "send 1 to 8 source photos"),  # no source at all

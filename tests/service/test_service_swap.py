@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
-from service_helpers import AUTH, swap_files
+from service_helpers import AUTH, plain_png, swap_files
 
 from faceweave.media.image_io import decode_image, read_image
 from faceweave.provenance.label import read_label
@@ -71,18 +71,12 @@ def test_stored_key_works_until_revoked(client: TestClient) -> None:
     assert client.get("/v1/jobs/" + "x" * 32, headers=bearer).status_code == 403
 
 
-def _png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (90, 120, 150)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     ("target", "name", "status"),
     [
         (b"this is plain text, not a photo" * 10, "photo.jpg", 415),  # a text file named .jpg
         (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "broken.jpg", 422),  # a JPEG header with nothing behind it
-        (_png(2500, 2000), "huge.png", 413),  # 5 MP > the 4 MP limit (decompression-bomb guard)
+        (plain_png(2500, 2000), "huge.png", 413),  # 5 MP > the 4 MP limit (decompression-bomb guard)
         (b"\x00" * (3 * 1024 * 1024), "big.jpg", 413),  # 3 MB > the 2 MB upload limit
         (b"", "empty.jpg", 422),  # zero bytes
     ],
@@ -99,13 +93,15 @@ def test_oversized_body_refused_before_parsing(client: TestClient) -> None:
 
 
 def test_no_face_with_require_face_is_422(client: TestClient) -> None:
-    response = client.post("/v1/swap", files=swap_files(_png(320, 240)), data={"require_face": "true"}, headers=AUTH)
+    response = client.post(
+        "/v1/swap", files=swap_files(plain_png(320, 240)), data={"require_face": "true"}, headers=AUTH
+    )
     assert response.status_code == 422
     assert "no face" in response.json()["detail"]
 
 
 def test_no_face_without_require_face_returns_the_image(client: TestClient) -> None:
-    response = client.post("/v1/swap", files=swap_files(_png(320, 240)), headers=AUTH)
+    response = client.post("/v1/swap", files=swap_files(plain_png(320, 240)), headers=AUTH)
     assert response.status_code == 200 and response.headers["x-faces-swapped"] == "0"
 
 
