@@ -12,14 +12,12 @@ from model_factory import (
     FileServer,
     arcface_like,
     inswapper_like,
-    pinned,
     restorer_like,
     scrfd_like,
     serve,
+    stock,
     upscaler_like,
 )
-
-from faceweave.models.catalog import CATALOG
 
 pytest.importorskip("onnxruntime")
 
@@ -47,7 +45,7 @@ def server() -> Iterator[FileServer]:
 @pytest.fixture
 def stocked(tmp_path: Path, model_bytes: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A model folder holding the test files, with the catalog re-pinned to their hashes."""
-    return _stock(tmp_path / "models", model_bytes, monkeypatch)
+    return stock(tmp_path / "models", model_bytes, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -66,15 +64,4 @@ def contract_bytes() -> dict[str, bytes]:
 @pytest.fixture
 def contract_store(tmp_path: Path, contract_bytes: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A model folder holding the contract graphs, with the catalog re-pinned to their hashes."""
-    return _stock(tmp_path / "contract-models", contract_bytes, monkeypatch)
-
-
-def _stock(folder: Path, models: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`folder` made and filled with `models` under their catalog file names, the catalog re-pinned to their hashes
-    for the test."""
-    folder.mkdir()
-    for name, data in models.items():
-        spec = pinned(CATALOG[name], data)
-        monkeypatch.setitem(CATALOG, name, spec)
-        (folder / spec.file_name).write_bytes(data)
-    return folder
+    return stock(tmp_path / "contract-models", contract_bytes, monkeypatch)

@@ -7,13 +7,16 @@ import dataclasses
 import hashlib
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from faceweave.models.catalog import CATALOG
 from faceweave.models.spec import ModelSpec
 
 FLOAT, DOUBLE = TensorProto.FLOAT, TensorProto.DOUBLE
@@ -132,6 +135,17 @@ def sha256(data: bytes) -> str:
 def pinned(spec: ModelSpec, data: bytes, urls: tuple[str, ...] | None = None) -> ModelSpec:
     """A catalog spec re-pinned to test bytes (and optionally loopback URLs)."""
     return dataclasses.replace(spec, sha256=sha256(data), size=len(data), urls=urls or spec.urls)
+
+
+def stock(folder: Path, models: Mapping[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`folder` (made when missing) holding `models` (catalog name → bytes) under their catalog file names, the
+    catalog re-pinned to their hashes while `monkeypatch` lasts: a model store with these models installed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in models.items():
+        spec = pinned(CATALOG[name], data)
+        monkeypatch.setitem(CATALOG, name, spec)
+        (folder / spec.file_name).write_bytes(data)
+    return folder
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 """Test-built models "installed" in a model folder for the service tests: tests/models' random-weight contract graphs
 (each with its catalog model's inputs and outputs) under their catalog file names, the catalog re-pinned to their
-sha256 as tests/models/conftest.py's `contract_store` does it. A plain module: `conftest` names clash across folders."""
+sha256 (model_factory.stock, as tests/models/conftest.py's `contract_store`). A plain module: `conftest` names
+clash across folders."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ if _MODELS_TESTS not in sys.path:  # tests/models' factories, imported by name a
     sys.path.append(_MODELS_TESTS)
 
 from contract_graphs import arcface_graph, inswapper_graph, restorer_graph, upscaler_graph  # noqa: E402
-from model_factory import pinned  # noqa: E402
-
-from faceweave.models.catalog import CATALOG  # noqa: E402
+from model_factory import stock  # noqa: E402
 
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "inswapper_128": inswapper_graph,
@@ -30,10 +29,4 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
 
 def install(folder: Path, monkeypatch: pytest.MonkeyPatch, names: Iterable[str] = tuple(BUILDERS)) -> Path:
     """`folder` made and holding the named test models, the catalog re-pinned to them while `monkeypatch` lasts."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        data = BUILDERS[name]()
-        spec = pinned(CATALOG[name], data)
-        monkeypatch.setitem(CATALOG, name, spec)
-        (folder / spec.file_name).write_bytes(data)
-    return folder
+    return stock(folder, {name: BUILDERS[name]() for name in names}, monkeypatch)
