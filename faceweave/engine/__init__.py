@@ -10,6 +10,7 @@ from faceweave.engine.core import (
     Prepared,
     load_input,
     load_photos,
+    split_stages,
 )
 from faceweave.engine.profile import Mode, Profile
 from faceweave.engine.stream import Stream
@@ -31,4 +32,5 @@ __all__ = [
     "chain_names",
     "load_input",
     "load_photos",
+    "split_stages",
 ]

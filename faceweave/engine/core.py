@@ -70,8 +70,13 @@ class FrameResult:
     @property
     def stage_ms(self) -> tuple[float, float]:
         """(analysis, everything after it) in ms."""
-        analysed = sum(ms for name, ms in self.stages if name in ANALYSIS_STAGES)
-        return analysed, sum(ms for _, ms in self.stages) - analysed
+        return split_stages(self.stages)
+
+
+def split_stages(stages: Sequence[tuple[str, float]]) -> tuple[float, float]:
+    """(analysis, everything after it) in ms of a frame's `FrameResult.stages`."""
+    analysed = sum(ms for name, ms in stages if name in ANALYSIS_STAGES)
+    return analysed, sum(ms for _, ms in stages) - analysed
 
 
 def load_input(item: ImageInput, settings: Settings, name: str = "<array>") -> LoadedImage:
