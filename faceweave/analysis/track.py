@@ -35,7 +35,7 @@ Detect = Callable[[Image], Detections]
 Embed = Callable[[Faces], FloatArray]
 _T = TypeVar("_T")
 
-BYSTANDER_SECONDS = 0.2  # a track outside the focus is re-meshed this often (in turn, spread over the frames)
+BYSTANDER_SECONDS = 0.5  # a track outside the focus is re-meshed this often (in turn, spread over the frames)
 CUT_THRESHOLD = 28.0  # mean absolute grey difference (0–255) of 32×18 thumbnails that marks a shot change
 MAX_SCALE_JUMP = 1.5  # a tracked mesh this much larger or smaller than the last one is a lost track
 BOX_SLACK = 0.04  # the crop box moves only when the face moved more than this × its size (stable crops)
@@ -220,7 +220,7 @@ class FaceTracker:
 
     def focus(self, tracks: frozenset[int] | None, *, largest: bool = False) -> None:
         """The tracks whose faces matter now (those being swapped): they are re-meshed on every frame; the others
-        (bystanders) each every BYSTANDER_SECONDS (5 frames at 25 fps, 12 at 60), in turn, keeping their last mesh
+        (bystanders) each every BYSTANDER_SECONDS (12 frames at 25 fps, 30 at 60), in turn, keeping their last mesh
         in between. None: every track on every frame. A focused track's meshes do not depend on the bystanders (each
         track has its own graph and crop), so what is swapped is the same.
 

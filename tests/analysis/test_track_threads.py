@@ -67,7 +67,7 @@ def test_the_crowd_clip_is_written_with_its_frames(tmp_path: Path) -> None:
 def test_faces_not_swapped_are_meshed_less_and_the_swap_is_the_same(
     crowd: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With one face swapped (selector largest), the other tracks are re-meshed every BYSTANDER_SECONDS (5 frames at
+    """With one face swapped (selector largest), the other tracks are re-meshed every BYSTANDER_SECONDS (12 frames at
     25 fps): the swapped frames are byte-identical to meshing every track on every frame, at a fraction of the
     meshing."""
     from faceweave.analysis.mesh import MeshEstimator
