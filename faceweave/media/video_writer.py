@@ -23,6 +23,7 @@ import av
 import av.container
 import av.video
 import numpy as np
+import numpy.typing as npt
 from av.packet import Packet
 from av.video.reformatter import Interpolation
 
@@ -31,7 +32,6 @@ from faceweave.media.audio_track import AudioTrack, create_audio_track
 from faceweave.media.image_io import check_output_location, new_file_mode
 from faceweave.media.video_encoders import ENCODERS, EncoderSpec, default_encoder, encoder_available, encoder_spec
 from faceweave.media.video_io import VIDEO_EXTENSIONS, FrameArray, Span, VideoInfo
-from faceweave.types import Image
 
 _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _MUXER_OPTIONS = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
@@ -39,6 +39,8 @@ _TAGGED_MUXER_OPTIONS = {
     "mp4": {"movflags": "+faststart+use_metadata_tags"},  # keep custom keys (faceweave_label, ...) as mdta tags
     "mov": {"movflags": "+faststart+use_metadata_tags"},
 }
+Luma = npt.NDArray[np.uint8]
+"""H×W uint8: the Y plane of a limited-range YUV frame."""
 _AUDIO_LEAD = Fraction(1, 2)  # mux audio up to this far ahead of the video for even interleaving
 _POLL_SECONDS = 0.1
 _MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited (16-235) range, what players expect from yuv420p
@@ -118,8 +120,8 @@ class VideoWriter:
     Each frame keeps its own pts (in `info.time_base`), so variable frame rates and exact timing survive.
     Encoders that need even sizes (H.264/H.265) get odd-sized frames with the last column/row dropped.
     `metadata` becomes container tags (e.g. `provenance.video_metadata(label)`; MP4/MOV keep custom keys through
-    ``movflags=use_metadata_tags``); `mark` (e.g. the provenance watermark) is applied to every frame on the
-    writer thread.
+    ``movflags=use_metadata_tags``); `mark` (e.g. the provenance watermark's `embed_watermark_luma`) changes the luma
+    plane of every frame in place, after its conversion to limited-range YUV, on the prepare thread.
     `before_publish` is called with the finished temp file before the rename and may rewrite it (C2PA signing);
     if it raises, the temp file is deleted and no output appears.
 
@@ -139,7 +141,7 @@ class VideoWriter:
         span: Span | None = None,
         queue_size: int = 8,
         metadata: Mapping[str, str] | None = None,
-        mark: Callable[[Image], Image] | None = None,
+        mark: Callable[[Luma], None] | None = None,
         before_publish: Callable[[Path], None] | None = None,
     ) -> None:
         options = options or EncodeOptions()
@@ -315,15 +317,15 @@ class VideoWriter:
         self.frames_written += 1
 
     def _convert(self, image: FrameArray) -> av.VideoFrame:
-        """A BGR frame cut to the encoded size, marked, in limited-range YUV 4:2:0 (on the prepare thread)."""
+        """A BGR frame cut to the encoded size, in limited-range YUV 4:2:0, its luma marked (on the prepare thread)."""
         width, height = self.size_wh
         image = image if image.shape[:2] == (height, width) else np.ascontiguousarray(image[:height, :width])
-        if self.mark is not None:
-            image = self.mark(image)
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        return frame.reformat(
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
             format="yuv420p", dst_colorspace=self.info.colorspace, dst_color_range=_MPEG_RANGE, interpolation=_TO_YUV
         )
+        if self.mark is not None:
+            self.mark(luma_plane(frame))
+        return frame
 
     def _finish(self) -> None:
         self._mux(self._stream.encode(None))
@@ -344,6 +346,13 @@ class VideoWriter:
                 audio.close()
         with contextlib.suppress(OSError):
             self._temp.unlink()
+
+
+def luma_plane(frame: av.VideoFrame) -> Luma:
+    """A writable H×W view of a YUV frame's Y plane (its line padding cut off): writes change the frame."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * plane.height)
+    return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def _sync(path: Path) -> None:

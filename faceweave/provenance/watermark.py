@@ -29,6 +29,8 @@ from faceweave.types import FloatArray
 
 ImageArray = npt.NDArray[np.uint8]
 """H×W×3 uint8 array, BGR channel order."""
+LumaArray = npt.NDArray[np.uint8]
+"""H×W uint8 array: the Y plane of a limited-range YUV frame."""
 
 PAYLOAD_BITS = 32
 _CODE_BITS = 64
@@ -42,6 +44,7 @@ DEFAULT_STRENGTH = 2.2
 DEFAULT_SCALES = (1.0, 0.5, 0.75, 0.6667, 0.8, 1.25, 1.5, 2.0)
 """Resize factors tried by `find_watermark`, most likely first (0.5 = the image was halved after marking)."""
 _MIN_CONFIDENCE = 1.3  # mean |bit z| at the best shift: unmarked images give 0.9-1.2, marked ones 1.5-4
+_LIMITED_BLACK, _LIMITED_SPAN = 16.0, 219.0  # limited-range luma: black at 16, white at 235
 _RETRY_BITS = 8  # when the CRC fails, retry with every combination of the weakest bits flipped (256 tries)
 
 
@@ -68,8 +71,30 @@ def embed_watermark(image: ImageArray, payload: int, strength: float = DEFAULT_S
     if not 0 < strength <= 20:
         raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
     height, width = image.shape[:2]
-    delta = cv2.multiply(_scaled_pattern(payload, strength, height, width), _texture_mask(image))
+    mask = _texture_mask(_quarter(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)), (height, width))
+    delta = cv2.multiply(_scaled_pattern(payload, strength, height, width), mask)
     return np.asarray(cv2.add(image, cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR), dtype=cv2.CV_8U), np.uint8)  # rounds
+
+
+def embed_watermark_luma(luma: LumaArray, payload: int, strength: float = DEFAULT_STRENGTH) -> None:
+    """Mark the luma plane of a limited-range (16–235) YUV frame in place with `payload`: the same mark, as decoded
+    to RGB, as `embed_watermark` on the frame before conversion (the pattern is scaled by 219/255, and an equal
+    change of B, G and R is a change of luma only), at a third of the cost (one plane instead of three, and no
+    grey conversion). `luma` may be a strided view (a video frame's plane with its line padding cut off).
+
+    Example: ``embed_watermark_luma(frame_y, 0xC0FFEE)`` before the frame is encoded
+    """
+    if luma.dtype != np.uint8 or luma.ndim != 2:
+        raise UsageError(f"watermarking a luma plane needs an H×W uint8 array, got {luma.dtype} {luma.shape}")
+    if not 0 <= payload < 1 << PAYLOAD_BITS:
+        raise UsageError(f"watermark payload must be an integer in 0..2**32-1, got {payload}")
+    if not 0 < strength <= 20:
+        raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
+    height, width = luma.shape
+    grey = (_quarter(luma).astype(np.float32) - _LIMITED_BLACK) * np.float32(255 / _LIMITED_SPAN)  # as 0-255 grey
+    pattern = _scaled_pattern(payload, strength * _LIMITED_SPAN / 255, height, width)
+    delta = cv2.multiply(pattern, _texture_mask(grey, (height, width)))
+    cv2.add(luma, delta, dst=luma, dtype=cv2.CV_8U)  # rounds; writes through the view
 
 
 @functools.lru_cache(maxsize=4)
@@ -141,16 +166,19 @@ def _upsample_cells(cells: FloatArray) -> FloatArray:
     return np.ascontiguousarray(large[start : start + _TILE_PX, start : start + _TILE_PX], np.float32)
 
 
-def _texture_mask(image: ImageArray) -> FloatArray:
+def _quarter(grey: npt.NDArray[np.uint8]) -> FloatArray:
+    """A grey image at quarter resolution (the texture mask is smooth), as float32."""
+    height, width = grey.shape
+    small_wh = (max(1, width // 4), max(1, height // 4))
+    return np.asarray(cv2.resize(grey, small_wh, interpolation=cv2.INTER_AREA), np.float32)
+
+
+def _texture_mask(luma: FloatArray, shape_hw: tuple[int, int]) -> FloatArray:
     """Per-pixel strength factor with mean square 1: lower on flat areas, higher on texture, low near clipping.
 
-    Computed at quarter resolution (the mask is smooth), then up-sampled.
+    `luma`: the image's 0–255 grey at quarter resolution (`_quarter`); the mask is up-sampled to `shape_hw`.
     """
-    height, width = image.shape[:2]
-    small_wh = (max(1, width // 4), max(1, height // 4))
-    luma = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), small_wh, interpolation=cv2.INTER_AREA).astype(
-        np.float32
-    )
+    height, width = shape_hw
     activity = cv2.GaussianBlur(np.abs(cv2.Laplacian(luma, cv2.CV_32F)), (0, 0), 1.0)
     mask = np.clip(activity / (float(np.mean(activity)) + 1e-6), 0.4, 2.0)
     mask *= np.clip(np.minimum(luma, 255.0 - luma) / 8.0, 0.25, 1.0)  # no strength where the pattern would clip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -9,7 +10,8 @@ import pytest
 
 from faceweave.compose.measure import psnr
 from faceweave.errors import UsageError
-from faceweave.provenance.watermark import embed_watermark, find_watermark
+from faceweave.media.video_writer import luma_plane
+from faceweave.provenance.watermark import embed_watermark, embed_watermark_luma, find_watermark
 
 Pixels = npt.NDArray[np.uint8]
 PAYLOAD = 0xFACE_0801
@@ -107,3 +109,35 @@ def test_marks_any_size(shape: tuple[int, int, int], payload: int) -> None:
 def test_rejects_bad_arguments(payload: int, strength: float, image: Pixels) -> None:
     with pytest.raises(UsageError, match="watermark"):
         embed_watermark(image, payload, strength)
+
+
+def to_yuv(image: Pixels) -> av.VideoFrame:
+    """Limited-range BT.709 YUV 4:2:0, as the video writer encodes."""
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+    return frame.reformat(format="yuv420p", dst_colorspace=1, dst_color_range=1)
+
+
+def from_yuv(frame: av.VideoFrame) -> Pixels:
+    return np.asarray(frame.to_ndarray(format="bgr24", src_color_range=1), np.uint8)
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut"])
+def test_luma_mark_is_the_bgr_mark_after_conversion(portraits: dict[str, Pixels], name: str) -> None:
+    """Marking a video frame's Y plane after conversion gives, decoded, the mark the BGR frame would have carried:
+    the same strength, the payload found, pixels within rounding of marking before the conversion."""
+    image = portraits[name][: portraits[name].shape[0] // 2 * 2, : portraits[name].shape[1] // 2 * 2]
+    plain, before = from_yuv(to_yuv(image)), from_yuv(to_yuv(embed_watermark(image, PAYLOAD)))
+    frame = to_yuv(image)
+    embed_watermark_luma(luma_plane(frame), PAYLOAD)
+    after = from_yuv(frame)
+    match = find_watermark(after)
+    assert match is not None and match.payload == PAYLOAD
+    assert np.abs(after.astype(int) - before).mean() < 0.6
+    strength = [float(np.sqrt(np.mean((marked.astype(float) - plain) ** 2))) for marked in (before, after)]
+    assert strength[1] == pytest.approx(strength[0], rel=0.1), strength
+    assert find_watermark(jpeg(after, 90)) is not None
+
+
+def test_luma_mark_rejects_a_colour_image() -> None:
+    with pytest.raises(UsageError, match="luma plane"):
+        embed_watermark_luma(np.zeros((8, 8, 3), np.uint8), 1)
