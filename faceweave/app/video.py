@@ -106,7 +106,7 @@ def swap_video(
         ) as writer:
             for frame in reader:
                 result = engine.process(frame.image, bindings, stream, seconds=float(frame.seconds))
-                writer.write(result.image, frame.pts)
+                writer.write(result.image, frame.pts, original=frame)
                 frames += 1
                 swapped += bool(result.swapped)
                 if on_frame is not None:

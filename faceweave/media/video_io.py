@@ -90,6 +90,9 @@ class DecodedFrame:
     pts: int
     time_base: Fraction
     index: int
+    yuv: av.VideoFrame | None = None
+    """The picture as decoded, when it is what `image` was converted from and can be encoded again as it is
+    (yuv420p, limited or unspecified range, no rotation); a writer keeps it where a swap left `image` unchanged."""
 
     @property
     def seconds(self) -> Fraction:
@@ -358,7 +361,9 @@ class VideoReader:
             if not self.span.contains(seconds):
                 continue
             image = np.asarray(frame.to_ndarray(format="bgr24", src_color_range=frame.color_range or None), np.uint8)
-            if not self._put(DecodedFrame(upright(image, self.info.rotation), pts, time_base, index)):
+            kept = self.info.rotation == 0 and frame.format.name == "yuv420p" and frame.color_range in (0, 1)
+            decoded = DecodedFrame(upright(image, self.info.rotation), pts, time_base, index, frame if kept else None)
+            if not self._put(decoded):
                 return
             index += 1
 

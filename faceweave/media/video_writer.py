@@ -23,7 +23,6 @@ import av
 import av.container
 import av.video
 import numpy as np
-import numpy.typing as npt
 from av.packet import Packet
 from av.video.reformatter import Interpolation
 
@@ -31,7 +30,8 @@ from faceweave.errors import MediaError, UsageError
 from faceweave.media.audio_track import AudioTrack, create_audio_track
 from faceweave.media.image_io import check_output_location, new_file_mode
 from faceweave.media.video_encoders import ENCODERS, EncoderSpec, default_encoder, encoder_available, encoder_spec
-from faceweave.media.video_io import VIDEO_EXTENSIONS, FrameArray, Span, VideoInfo
+from faceweave.media.video_io import VIDEO_EXTENSIONS, DecodedFrame, FrameArray, Span, VideoInfo
+from faceweave.media.yuv import Plane, edited_over, luma_plane
 
 _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 _MUXER_OPTIONS = {"mp4": {"movflags": "+faststart"}, "mov": {"movflags": "+faststart"}}
@@ -39,8 +39,6 @@ _TAGGED_MUXER_OPTIONS = {
     "mp4": {"movflags": "+faststart+use_metadata_tags"},  # keep custom keys (faceweave_label, ...) as mdta tags
     "mov": {"movflags": "+faststart+use_metadata_tags"},
 }
-Luma = npt.NDArray[np.uint8]
-"""H×W uint8: the Y plane of a limited-range YUV frame."""
 _AUDIO_LEAD = Fraction(1, 2)  # mux audio up to this far ahead of the video for even interleaving
 _POLL_SECONDS = 0.1
 _MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited (16-235) range, what players expect from yuv420p
@@ -141,7 +139,7 @@ class VideoWriter:
         span: Span | None = None,
         queue_size: int = 8,
         metadata: Mapping[str, str] | None = None,
-        mark: Callable[[Luma], None] | None = None,
+        mark: Callable[[Plane], None] | None = None,
         before_publish: Callable[[Path], None] | None = None,
     ) -> None:
         options = options or EncodeOptions()
@@ -195,13 +193,18 @@ class VideoWriter:
         """The encoded (width, height): the frames' size, odd sides made even for encoders that need it."""
         return self._stream.width, self._stream.height
 
-    def write(self, image: FrameArray, pts: int) -> None:
-        """Queue one BGR frame with its presentation timestamp (in the input's time_base, before the span shift)."""
+    def write(self, image: FrameArray, pts: int, original: DecodedFrame | None = None) -> None:
+        """Queue one BGR frame with its presentation timestamp (in the input's time_base, before the span shift).
+
+        `original`: the decoded frame `image` was made from (by a swap that changed some of its pixels). Where its
+        YUV picture can be encoded as it is, the pixels `image` left unchanged keep their decoded values (a BGR
+        round trip darkens luma by about a level) and only the 2×2 blocks that changed are converted.
+        """
         if image.shape != (self.info.height, self.info.width, 3) or image.dtype != np.uint8:
             expected = f"{self.info.height}×{self.info.width}×3 uint8"
             raise UsageError(f"frame must be {expected} like the input, got {image.dtype} {image.shape}")
         self._check_running()
-        self._put(_Frame(self._prepare.submit(self._convert, image), pts))
+        self._put(_Frame(self._prepare.submit(self._convert, image, original), pts))
 
     def close(self) -> Path:
         """Flush the encoders, finish the file and move it into place; returns the output path."""
@@ -316,16 +319,31 @@ class VideoWriter:
             self._mux(self.audio.pump(self.span.shift + pts * self.info.time_base + _AUDIO_LEAD))
         self.frames_written += 1
 
-    def _convert(self, image: FrameArray) -> av.VideoFrame:
-        """A BGR frame cut to the encoded size, in limited-range YUV 4:2:0, its luma marked (on the prepare thread)."""
+    def _convert(self, image: FrameArray, original: DecodedFrame | None = None) -> av.VideoFrame:
+        """A BGR frame cut to the encoded size, in limited-range YUV 4:2:0 (over `original`'s decoded picture where
+        it can be), its luma marked (on the prepare thread)."""
         width, height = self.size_wh
         image = image if image.shape[:2] == (height, width) else np.ascontiguousarray(image[:height, :width])
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
-            format="yuv420p", dst_colorspace=self.info.colorspace, dst_color_range=_MPEG_RANGE, interpolation=_TO_YUV
-        )
+        decoded = original.yuv if original is not None else None
+        if original is not None and decoded is not None and self._fits(decoded, original.image, image):
+            frame = edited_over(decoded, original.image, image, self._to_yuv)
+        else:
+            frame = self._to_yuv(image)
         if self.mark is not None:
             self.mark(luma_plane(frame))
         return frame
+
+    def _to_yuv(self, image: FrameArray) -> av.VideoFrame:
+        """BGR to the encoded limited-range YUV 4:2:0 in the output's colour matrix."""
+        return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
+            format="yuv420p", dst_colorspace=self.info.colorspace, dst_color_range=_MPEG_RANGE, interpolation=_TO_YUV
+        )
+
+    def _fits(self, decoded: av.VideoFrame, before: FrameArray, image: FrameArray) -> bool:
+        """Whether a decoded picture can stand for the unchanged pixels of `image`: the encoded size and colour
+        matrix, and the BGR it was converted to has the size of `image`."""
+        same_size = (decoded.width, decoded.height) == self.size_wh and before.shape == image.shape
+        return same_size and decoded.colorspace == self.info.colorspace
 
     def _finish(self) -> None:
         self._mux(self._stream.encode(None))
@@ -346,13 +364,6 @@ class VideoWriter:
                 audio.close()
         with contextlib.suppress(OSError):
             self._temp.unlink()
-
-
-def luma_plane(frame: av.VideoFrame) -> Luma:
-    """A writable H×W view of a YUV frame's Y plane (its line padding cut off): writes change the frame."""
-    plane = frame.planes[0]
-    rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * plane.height)
-    return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def _sync(path: Path) -> None:

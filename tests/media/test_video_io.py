@@ -373,22 +373,22 @@ def test_an_interrupt_while_the_writer_starts_leaves_no_file(
 
 
 def test_frames_are_marked_and_converted_ahead_of_the_encoder_in_order(clip: Clip, tmp_path: Path) -> None:
-    """The mark and the YUV conversion run on a prepare thread of their own (on the writer thread they made it the
-    slowest stage of a 1080p swap); frames still come out in order, each marked once."""
+    """The YUV conversion and the mark (on the converted frame's luma) run on a prepare thread of their own (on the
+    writer thread they made it the slowest stage of a 1080p swap); frames still come out in order, each marked once."""
     import threading
 
     seen: list[tuple[str, int]] = []
 
-    def mark(image: np.ndarray) -> np.ndarray:
-        seen.append((threading.current_thread().name, int(image[0, 0, 0])))
-        return image
+    def mark(luma: np.ndarray) -> None:
+        seen.append((threading.current_thread().name, int(luma[0, 0])))
 
     with VideoReader(clip.path) as reader, VideoWriter(tmp_path / "out.mp4", reader.info, mark=mark) as writer:
         for frame in reader:
             image = frame.image.copy()
-            image[0, 0] = frame.index  # a tag per frame
+            image[:2, :2] = 8 * frame.index  # a tag per frame, brighter each frame
             writer.write(image, frame.pts)
-    assert [tag for _, tag in seen] == list(range(len(clip.frames)))
+    tags = [tag for _, tag in seen]
+    assert len(tags) == len(clip.frames) and tags == sorted(set(tags)), tags
     assert {name.split("_")[0] for name, _ in seen} == {"faceweave-video-prepare"}
     assert len(decode_all(tmp_path / "out.mp4")[0]) == len(clip.frames)
 

@@ -10,7 +10,7 @@ import pytest
 
 from faceweave.compose.measure import psnr
 from faceweave.errors import UsageError
-from faceweave.media.video_writer import luma_plane
+from faceweave.media.yuv import luma_plane
 from faceweave.provenance.watermark import embed_watermark, embed_watermark_luma, find_watermark
 
 Pixels = npt.NDArray[np.uint8]

@@ -1,0 +1,103 @@
+"""faceweave.media.yuv and the writer's use of it: unchanged pixels keep their decoded YUV, changed blocks are
+converted exactly as a whole-frame conversion would convert them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from clip_factory import Clip, face_frames, write_clip
+
+from faceweave.media.video_io import VideoReader
+from faceweave.media.video_writer import EncodeOptions, VideoWriter
+from faceweave.media.yuv import edited_over, planes
+
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+    """1 s, 10 fps, 320×240 with the astronaut's face on a textured background."""
+    frames, boxes = face_frames((320, 240), 10, 10)
+    return write_clip(tmp_path_factory.mktemp("yuv") / "clip.mp4", frames, boxes=boxes)
+
+
+def to_yuv(image: np.ndarray) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+    return frame.reformat(format="yuv420p", dst_colorspace=1, dst_color_range=1)
+
+
+def copies(frame: av.VideoFrame) -> Planes:
+    y, u, v = planes(frame)
+    return y.copy(), u.copy(), v.copy()
+
+
+def decoded_frames(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(100, 180, 120, 230), (0, 3, 0, 5), (237, 240, 315, 320), (50, 51, 77, 78), (0, 240, 0, 320)],
+    ids=["face-sized", "top-left-corner", "bottom-right-corner", "one-pixel", "everything"],
+)
+def test_changed_blocks_are_converted_and_the_rest_is_as_decoded(clip: Clip, box: tuple[int, ...]) -> None:
+    decoded = decoded_frames(clip.path)[3]
+    before = decoded.to_ndarray(format="bgr24", src_color_range=1)
+    after = before.copy()
+    top, bottom, left, right = box
+    after[top:bottom, left:right] = np.random.default_rng(1).integers(0, 256, (bottom - top, right - left, 3))
+    result, whole, original = (
+        copies(edited_over(decoded, before, after, to_yuv)),
+        copies(to_yuv(after)),
+        copies(decoded),
+    )
+    changed = (after != before).any(axis=2).reshape(120, 2, 160, 2).any(axis=(1, 3))
+    for index, (got, converted, kept) in enumerate(zip(result, whole, original, strict=True)):
+        mask = np.kron(changed, np.ones((2, 2), bool)) if index == 0 else changed
+        assert np.array_equal(got, np.where(mask, converted, kept)), f"plane {index}"
+
+
+def test_an_unchanged_frame_is_the_decoded_one_and_the_decoder_frame_is_left_alone(clip: Clip) -> None:
+    decoded = decoded_frames(clip.path)[0]
+    before = decoded.to_ndarray(format="bgr24", src_color_range=1)
+    original = copies(decoded)
+    result = edited_over(decoded, before, before, to_yuv)
+    planes(result)[0][...] = 0  # the result has buffers of its own
+    assert all(np.array_equal(a, b) for a, b in zip(copies(decoded), original, strict=True))
+    assert not np.array_equal(planes(result)[0], original[0])
+
+
+def test_writer_keeps_decoded_pixels_where_the_frame_was_not_changed(clip: Clip, tmp_path: Path) -> None:
+    """A lossless re-encode through the writer: a frame edited in one corner comes out as decoded everywhere else
+    (a BGR round trip would have darkened it by about a level), and exactly as converted in the edited blocks."""
+    output = tmp_path / "out.mkv"
+    with (
+        VideoReader(clip.path) as reader,
+        VideoWriter(output, reader.info, EncodeOptions(crf=0, preset="ultrafast")) as writer,
+    ):
+        for frame in reader:
+            assert frame.yuv is not None
+            image = frame.image.copy()
+            image[:32, :32] = 0
+            writer.write(image, frame.pts, original=frame)
+    for source, written in zip(decoded_frames(clip.path), decoded_frames(output), strict=True):
+        y_in, y_out = planes(source)[0], planes(written)[0]
+        assert np.array_equal(y_out[:, 32:], y_in[:, 32:]) and np.array_equal(y_out[32:], y_in[32:])
+        assert np.abs(y_out[:32, :32].astype(int) - y_in[:32, :32]).mean() > 20  # the edit is there
+
+
+def test_without_the_original_every_pixel_is_converted(clip: Clip, tmp_path: Path) -> None:
+    output = tmp_path / "out.mkv"
+    with (
+        VideoReader(clip.path) as reader,
+        VideoWriter(output, reader.info, EncodeOptions(crf=0, preset="ultrafast")) as writer,
+    ):
+        for frame in reader:
+            writer.write(frame.image, frame.pts)
+    source, written = decoded_frames(clip.path)[0], decoded_frames(output)[0]
+    shift = planes(written)[0].astype(int) - planes(source)[0]
+    assert shift.mean() < -0.5  # the round trip's darkening, which the original avoids
