@@ -15,8 +15,9 @@ from faceweave.types import FloatArray, Image
 
 IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))  # (centre, contour) per eye
 LIGHTNESS_SHARE = 1.0  # the iris takes the source's lightness too (blue irises are lighter than brown)
-MAX_LIGHTNESS_GAIN = 1.8  # a shadowed or downcast iris is lightened at most this much (no flat, glowing discs)
+MAX_LIGHTNESS_GAIN = 1.25  # a shadowed or downcast iris is lightened at most this much (no flat, glowing discs)
 MIN_PIXELS = 12  # fewer iris pixels than this (closed eyes, tiny faces): no measurement
+VISIBLE = (0.5, 0.75)  # share of the iris discs inside the eye openings: no recolour at the first, full at the second
 
 
 def iris_mask(shape_hw: tuple[int, int], mesh: FloatArray, eye_triangles: npt.NDArray[np.int32]) -> FloatArray:
@@ -56,6 +57,12 @@ def recolour_irises(
     if found is None:
         return image
     (x0, y0, x1, y1), mask, current, lab, touched = found
+    # Half-closed eyes (a squint, a smile, a blink) show a sliver of iris between the lids: recoloured, the sliver
+    # became a flat light bar across the eye, so the recolour fades out as the lids cover the irises.
+    shown = float(mask.sum()) / max(_disc_area(mesh), 1.0)
+    strength *= float(np.clip((shown - VISIBLE[0]) / (VISIBLE[1] - VISIBLE[0]), 0.0, 1.0))
+    if strength <= 0:
+        return image
     weight = (mask[touched] * strength)[:, None]
     moved = lab.copy()
     moved[:, 1:] += weight * (colour[1:] - current[1:])  # chroma: shifted to the source's
@@ -92,6 +99,15 @@ def _irises(
     kept = pixels[(pixels[:, 0] >= low) & (pixels[:, 0] <= high)]
     colour = np.median(kept if len(kept) >= MIN_PIXELS // 2 else pixels, axis=0).astype(np.float32)
     return box, mask, colour, lab, touched
+
+
+def _disc_area(mesh: FloatArray) -> float:
+    """Pixels of both iris discs as the mesh draws them (before the lids clip them)."""
+    area = 0.0
+    for centre, contour in IRISES:
+        radius = float(np.linalg.norm(mesh[list(contour), :2] - mesh[centre, :2], axis=1).mean())
+        area += np.pi * radius**2 if radius >= 1.0 else 0.0
+    return area
 
 
 def _box(mesh: FloatArray, frame_hw: tuple[int, ...]) -> tuple[int, int, int, int] | None:
