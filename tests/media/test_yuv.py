@@ -3,6 +3,7 @@ converted exactly as a whole-frame conversion would convert them."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import av
@@ -101,3 +102,27 @@ def test_without_the_original_every_pixel_is_converted(clip: Clip, tmp_path: Pat
     source, written = decoded_frames(clip.path)[0], decoded_frames(output)[0]
     shift = planes(written)[0].astype(int) - planes(source)[0]
     assert shift.mean() < -0.5  # the round trip's darkening, which the original avoids
+
+
+def test_a_rotated_video_keeps_no_decoded_picture_and_is_converted_whole(tmp_path: Path) -> None:
+    """The reader turns a phone clip's pixels upright, so its decoded picture no longer stands for them."""
+    frames, _ = face_frames((96, 64), 3, 0)
+    source = write_clip(tmp_path / "phone.mp4", frames, rotation=90)
+    output = tmp_path / "out.mkv"
+    with VideoReader(source.path) as reader, VideoWriter(output, reader.info, EncodeOptions(crf=0)) as writer:
+        for frame in reader:
+            assert frame.yuv is None and frame.image.shape[:2] == (96, 64)
+            writer.write(frame.image, frame.pts, original=frame)
+    assert decoded_frames(output)[0].height == 96
+
+
+def test_a_decoded_picture_in_another_colour_matrix_is_not_used(clip: Clip, tmp_path: Path) -> None:
+    """An output written in another matrix than the input was decoded in: every pixel is converted, none copied."""
+    output = tmp_path / "out.mkv"
+    with VideoReader(clip.path) as reader:
+        info = dataclasses.replace(reader.info, colorspace=5)  # BT.470BG where the clip is BT.709
+        with VideoWriter(output, info, EncodeOptions(crf=0, preset="ultrafast")) as writer:
+            for frame in reader:
+                writer.write(frame.image, frame.pts, original=frame)
+    source, written = decoded_frames(clip.path)[0], decoded_frames(output)[0]
+    assert not np.array_equal(planes(written)[1], planes(source)[1])
