@@ -66,10 +66,7 @@ def embed_watermark(image: ImageArray, payload: int, strength: float = DEFAULT_S
     Example: ``find_watermark(embed_watermark(image, 0xC0FFEE)).payload`` gives ``0xC0FFEE``
     """
     _check_image(image)
-    if not 0 <= payload < 1 << PAYLOAD_BITS:
-        raise UsageError(f"watermark payload must be an integer in 0..2**32-1, got {payload}")
-    if not 0 < strength <= 20:
-        raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
+    _check_mark(payload, strength)
     height, width = image.shape[:2]
     mask = _texture_mask(_quarter(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)), (height, width))
     delta = cv2.multiply(_scaled_pattern(payload, strength, height, width), mask)
@@ -86,10 +83,7 @@ def embed_watermark_luma(luma: LumaArray, payload: int, strength: float = DEFAUL
     """
     if luma.dtype != np.uint8 or luma.ndim != 2:
         raise UsageError(f"watermarking a luma plane needs an H×W uint8 array, got {luma.dtype} {luma.shape}")
-    if not 0 <= payload < 1 << PAYLOAD_BITS:
-        raise UsageError(f"watermark payload must be an integer in 0..2**32-1, got {payload}")
-    if not 0 < strength <= 20:
-        raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
+    _check_mark(payload, strength)
     height, width = luma.shape
     grey = (_quarter(luma).astype(np.float32) - _LIMITED_BLACK) * np.float32(255 / _LIMITED_SPAN)  # as 0-255 grey
     pattern = _scaled_pattern(payload, strength * _LIMITED_SPAN / 255, height, width)
@@ -125,6 +119,14 @@ def find_watermark(image: ImageArray, scales: Sequence[float] = DEFAULT_SCALES) 
         if match is not None:
             return match
     return None
+
+
+def _check_mark(payload: int, strength: float) -> None:
+    """UsageError unless 0 ≤ payload < 2**32 and 0 < strength ≤ 20 grey levels."""
+    if not 0 <= payload < 1 << PAYLOAD_BITS:
+        raise UsageError(f"watermark payload must be an integer in 0..2**32-1, got {payload}")
+    if not 0 < strength <= 20:
+        raise UsageError(f"watermark strength must be in (0, 20] grey levels, got {strength}")
 
 
 def _check_image(image: ImageArray) -> None:
