@@ -29,7 +29,7 @@ def iris_mask(shape_hw: tuple[int, int], mesh: FloatArray, eye_triangles: npt.ND
         cv2.fillConvexPoly(opening, fixed[triangle], 255, lineType=cv2.LINE_8, shift=2)
     discs = np.zeros((h, w), np.float32)
     for centre, contour in IRISES:
-        radius = float(np.linalg.norm(mesh[list(contour), :2] - mesh[centre, :2], axis=1).mean())
+        radius = _iris_radius(mesh, centre, contour)
         if radius < 1.0:
             continue
         cx, cy = (round(float(v) * 4) for v in mesh[centre, :2])
@@ -101,13 +101,15 @@ def _irises(
     return box, mask, colour, lab, touched
 
 
+def _iris_radius(mesh: FloatArray, centre: int, contour: tuple[int, ...]) -> float:
+    """An iris's radius in pixels: the mean distance of its four contour points from its centre."""
+    return float(np.linalg.norm(mesh[list(contour), :2] - mesh[centre, :2], axis=1).mean())
+
+
 def _disc_area(mesh: FloatArray) -> float:
-    """Pixels of both iris discs as the mesh draws them (before the lids clip them)."""
-    area = 0.0
-    for centre, contour in IRISES:
-        radius = float(np.linalg.norm(mesh[list(contour), :2] - mesh[centre, :2], axis=1).mean())
-        area += np.pi * radius**2 if radius >= 1.0 else 0.0
-    return area
+    """Pixels of both iris discs as `iris_mask` draws them (before the lids clip them; under 1 px: none)."""
+    radii = [_iris_radius(mesh, centre, contour) for centre, contour in IRISES]
+    return float(sum(np.pi * radius**2 for radius in radii if radius >= 1.0))
 
 
 def _box(mesh: FloatArray, frame_hw: tuple[int, ...]) -> tuple[int, int, int, int] | None:
