@@ -37,6 +37,8 @@ Bindings = tuple[Binding, ...]
 """Who goes where: one binding (every chosen face gets it), or one per reference person."""
 
 ANALYSIS_STAGES = ("detect", "mesh", "track", "assign")
+Stages = tuple[tuple[str, float], ...]
+"""(stage name, ms) in the order the stages ran."""
 LIVE_WARM_GRAPHS = 6
 """Face Mesh graphs a live engine makes ready at load (~30 ms each, once): the first six faces to appear cost no
 graph start-up mid-stream."""
@@ -52,7 +54,7 @@ class Prepared:
     faces: Faces
     assignments: tuple[tuple[int, Binding], ...]
     maps: tuple[FaceMap | None, ...]
-    stages: tuple[tuple[str, float], ...] = ()
+    stages: Stages = ()
     """ms per analysis stage (detect, mesh or track, assign)."""
 
 
@@ -63,7 +65,7 @@ class FrameResult:
     image: Image
     faces: Faces
     swapped: tuple[int, ...]
-    stages: tuple[tuple[str, float], ...] = ()
+    stages: Stages = ()
     """ms per stage in the order they ran: analysis (detect, mesh or track, assign), then each processor's steps
     (the mesh swap's shape, remap, colour, blend, eyes; "neural swap", "face enhancer", ...), summed over faces."""
 
@@ -73,7 +75,7 @@ class FrameResult:
         return split_stages(self.stages)
 
 
-def split_stages(stages: Sequence[tuple[str, float]]) -> tuple[float, float]:
+def split_stages(stages: Stages) -> tuple[float, float]:
     """(analysis, everything after it) in ms of a frame's `FrameResult.stages`."""
     analysed = sum(ms for name, ms in stages if name in ANALYSIS_STAGES)
     return analysed, sum(ms for _, ms in stages) - analysed

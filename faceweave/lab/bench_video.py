@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from faceweave.app.video import swap_video
-from faceweave.engine import Bindings, Engine, split_stages
+from faceweave.engine import Bindings, Engine, Stages, split_stages
 from faceweave.errors import FaceweaveError, UsageError
 from faceweave.lab.bench import describe_neural, neural_models
 from faceweave.lab.bench_encode import YARDSTICK_CRF, YARDSTICK_PRESET, transcode_seconds
@@ -28,7 +28,6 @@ from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
 Report = Callable[[str], None]
-Stages = tuple[tuple[str, float], ...]
 RESIZE = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
 
@@ -96,6 +95,7 @@ def bench_video(
         summary = swap_video(engine, bound, clip, folder / "swapped.mp4", on_frame=lambda r: stages.append(r.stages))
     stats = summary.tracker
     assert stats is not None
+    splits = [split_stages(frame) for frame in stages]
     figures: dict[str, Any] = {
         "video": str(path),
         "size": f"{info.width}x{info.height}",
@@ -107,8 +107,8 @@ def bench_video(
         "transcode_ratio": round(yardstick_seconds / summary.seconds, 3),
         "transcode": f"decode + libx264 {YARDSTICK_PRESET} CRF {YARDSTICK_CRF}, video only (as ffmpeg would)",
         "mesh_workers": engine.mesh_workers,
-        "analyse_ms": _median([split_stages(frame)[0] for frame in stages]),
-        "swap_ms": _median([split_stages(frame)[1] for frame in stages]),
+        "analyse_ms": _median([analysed for analysed, _ in splits]),
+        "swap_ms": _median([rest for _, rest in splits]),
         "stages": _stage_medians(stages),
         "detector_runs": stats.detections,
         "tracks": stats.tracks_started,
