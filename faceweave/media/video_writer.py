@@ -324,9 +324,8 @@ class VideoWriter:
         it can be), its luma marked (on the prepare thread)."""
         width, height = self.size_wh
         image = image if image.shape[:2] == (height, width) else np.ascontiguousarray(image[:height, :width])
-        decoded = original.yuv if original is not None else None
-        if original is not None and decoded is not None and self._fits(decoded, original.image, image):
-            frame = edited_over(decoded, original.image, image, self._to_yuv)
+        if original is not None and original.yuv is not None and self._fits(original.yuv, original.image, image):
+            frame = edited_over(original.yuv, original.image, image, self._to_yuv)
         else:
             frame = self._to_yuv(image)
         if self.mark is not None:

@@ -63,12 +63,11 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
     x, y, w, h = cv2.boundingRect(difference)
     if w == 0 or h == 0:
         return result
-    # The changed pixels' box on the chroma grid (even sides), and the area converted around it.
-    top, bottom = y // 2 * 2, min(height, -(-(y + h) // 2) * 2)
-    left, right = x // 3 // 2 * 2, min(width, -(-((x + w - 1) // 3 + 1) // 2) * 2)
-    area_top, area_left = max(0, top - _MARGIN) // _ALIGN * _ALIGN, max(0, left - _MARGIN) // _ALIGN * _ALIGN
-    area_bottom = min(height, -(-(bottom + _MARGIN) // _ALIGN) * _ALIGN)
-    area_right = min(width, -(-(right + _MARGIN) // _ALIGN) * _ALIGN)
+    # The changed pixels' box on the chroma grid (even sides; x counts bytes, 3 a pixel), and the area converted.
+    top, bottom = _down(y, 2), min(height, _up(y + h, 2))
+    left, right = _down(x // 3, 2), min(width, _up((x + w - 1) // 3 + 1, 2))
+    area_top, area_left = _down(max(0, top - _MARGIN), _ALIGN), _down(max(0, left - _MARGIN), _ALIGN)
+    area_bottom, area_right = min(height, _up(bottom + _MARGIN, _ALIGN)), min(width, _up(right + _MARGIN, _ALIGN))
     converted = planes(to_yuv(np.ascontiguousarray(after[area_top:area_bottom, area_left:area_right])))
     channels = difference[top:bottom, left * 3 : right * 3].reshape(bottom - top, right - left, 3)
     changed = cv2.max(cv2.max(channels[..., 0], channels[..., 1]), channels[..., 2])  # numpy's max(axis=2): 9× slower
@@ -81,3 +80,13 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
         inner = source[(top - area_top) // scale :, (left - area_left) // scale :][: mask.shape[0], : mask.shape[1]]
         np.copyto(target[rows, columns], inner, where=mask)
     return result
+
+
+def _down(value: int, step: int) -> int:
+    """`value` rounded down to a multiple of `step`."""
+    return value // step * step
+
+
+def _up(value: int, step: int) -> int:
+    """`value` rounded up to a multiple of `step`."""
+    return -(-value // step) * step
