@@ -9,6 +9,7 @@ import pytest
 from clip_factory import decode_all, face_frames, write_clip
 
 from faceweave.lab.bench_encode import psnr, ssim_luma, transcode_seconds
+from faceweave.media.video_encoders import encoder_spec
 
 
 def test_psnr_and_ssim_rank_a_noisier_copy_lower(astronaut: np.ndarray) -> None:
@@ -46,6 +47,9 @@ def test_bench_video_reports_the_yardstick_and_the_presets(tmp_path: Path, capsy
     assert cli.main(["bench", "--video", str(clip), "--presets", "--json"]) == cli.EXIT_OK
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["transcode_fps"] > 0 and figures["transcode_ratio"] > 0 and figures["mesh_workers"] >= 1
+    x264 = encoder_spec("libx264")  # the yardstick transcodes to the swap's own encoder settings
+    assert figures["transcode"].startswith(f"decode + libx264 {x264.default_preset} CRF {x264.default_crf},")
+    assert figures["transcode_crf18_fps"] > 0 and figures["transcode_crf18_ratio"] > 0
     presets = figures["presets"]
     assert set(presets) == {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium"}
     assert presets["ultrafast"]["bytes"] > presets["medium"]["bytes"]  # the fastest preset compresses least
