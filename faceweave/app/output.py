@@ -4,7 +4,6 @@ atomically (complete, or not at all)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ from faceweave.media.video_io import Span, VideoInfo
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
 from faceweave.provenance.c2pa import check_signing, sign_image, sign_video_file
 from faceweave.provenance.label import Label, image_metadata, label_for, video_metadata
-from faceweave.provenance.watermark import embed_watermark, embed_watermark_luma
+from faceweave.provenance.watermark import LumaMarker, embed_watermark
 from faceweave.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ def labelled_video_writer(
         audio_from=audio_from,
         span=span,
         metadata=video_metadata(label),
-        mark=functools.partial(embed_watermark_luma, payload=label.watermark_payload) if settings.watermark else None,
+        mark=LumaMarker(label.watermark_payload) if settings.watermark else None,
         before_publish=sign if settings.c2pa_cert else None,
     )
 

@@ -11,7 +11,7 @@ import pytest
 from faceweave.compose.measure import psnr
 from faceweave.errors import UsageError
 from faceweave.media.yuv import luma_plane
-from faceweave.provenance.watermark import embed_watermark, embed_watermark_luma, find_watermark
+from faceweave.provenance.watermark import LumaMarker, embed_watermark, embed_watermark_luma, find_watermark
 
 Pixels = npt.NDArray[np.uint8]
 PAYLOAD = 0xFACE_0801
@@ -141,3 +141,32 @@ def test_luma_mark_is_the_bgr_mark_after_conversion(portraits: dict[str, Pixels]
 def test_luma_mark_rejects_a_colour_image() -> None:
     with pytest.raises(UsageError, match="luma plane"):
         embed_watermark_luma(np.zeros((8, 8, 3), np.uint8), 1)
+
+
+def test_a_video_marker_reads_the_texture_every_refresh_frames(hopper: Pixels, astronaut: Pixels) -> None:
+    """Frame 0 and every `refresh`-th frame are marked exactly as `embed_watermark_luma` marks them; the frames in
+    between get the last such frame's pattern × mask, whatever their own texture (which they would not otherwise)."""
+    size = (512, 512)  # big enough for the mark to be found
+    pictures = [cv2.cvtColor(cv2.resize(p, size), cv2.COLOR_BGR2GRAY) for p in (hopper, astronaut, hopper, astronaut)]
+    marker = LumaMarker(PAYLOAD, refresh=2)
+    marked = []
+    for picture in pictures:
+        luma = picture.copy()
+        marker(luma)
+        marked.append(luma)
+    alone = []
+    for picture in pictures:
+        luma = picture.copy()
+        embed_watermark_luma(luma, PAYLOAD)
+        alone.append(luma)
+    assert np.array_equal(marked[0], alone[0]) and np.array_equal(marked[2], alone[2])  # refreshed
+    assert not np.array_equal(marked[1], alone[1])  # astronaut with hopper's mask
+    reused = marked[0].astype(int) - pictures[0]  # hopper's delta, rounded; not clipped away at these levels
+    inner = (pictures[1] > 8) & (pictures[1] < 247) & (pictures[0] > 8) & (pictures[0] < 247)
+    assert np.abs(marked[1].astype(int) - pictures[1] - reused)[inner].max() <= 1  # the same delta, rounded anew
+    assert find_watermark(cv2.cvtColor(marked[1], cv2.COLOR_GRAY2BGR)) is not None
+
+
+def test_a_video_marker_rejects_a_bad_refresh() -> None:
+    with pytest.raises(UsageError, match="refresh"):
+        LumaMarker(PAYLOAD, refresh=0)
