@@ -143,28 +143,53 @@ def test_luma_mark_rejects_a_colour_image() -> None:
         embed_watermark_luma(np.zeros((8, 8, 3), np.uint8), 1)
 
 
-def test_a_video_marker_reads_the_texture_every_refresh_frames(hopper: Pixels, astronaut: Pixels) -> None:
-    """Frame 0 and every `refresh`-th frame are marked exactly as `embed_watermark_luma` marks them; the frames in
-    between get the last such frame's pattern × mask, whatever their own texture (which they would not otherwise)."""
-    size = (512, 512)  # big enough for the mark to be found
-    pictures = [cv2.cvtColor(cv2.resize(p, size), cv2.COLOR_BGR2GRAY) for p in (hopper, astronaut, hopper, astronaut)]
-    marker = LumaMarker(PAYLOAD, refresh=2)
+def grey_frames(*pictures: Pixels, shifts: tuple[int, ...]) -> list[Pixels]:
+    """512×512 grey frames: each picture moved right by its shift (a camera pan between frames)."""
+    frames = []
+    for picture, shift in zip(pictures, shifts, strict=True):
+        grey = cv2.cvtColor(cv2.resize(picture, (512, 512)), cv2.COLOR_BGR2GRAY)  # big enough for the mark to be found
+        frames.append(np.ascontiguousarray(np.roll(grey, shift, axis=1)))
+    return frames
+
+
+def marked_in_turn(marker: LumaMarker, frames: list[Pixels]) -> list[Pixels]:
     marked = []
-    for picture in pictures:
-        luma = picture.copy()
+    for frame in frames:
+        luma = frame.copy()
         marker(luma)
         marked.append(luma)
-    alone = []
-    for picture in pictures:
-        luma = picture.copy()
+    return marked
+
+
+def marked_alone(frames: list[Pixels]) -> list[Pixels]:
+    marked = []
+    for frame in frames:
+        luma = frame.copy()
         embed_watermark_luma(luma, PAYLOAD)
-        alone.append(luma)
+        marked.append(luma)
+    return marked
+
+
+def test_a_video_marker_reads_the_texture_every_refresh_frames(astronaut: Pixels) -> None:
+    """Frames 0 and `refresh` are marked exactly as `embed_watermark_luma` marks them; the frame between (the same
+    scene, panned) gets frame 0's pattern × mask, not one of its own, and the mark is found on it."""
+    frames = grey_frames(astronaut, astronaut, astronaut, shifts=(0, 3, 6))
+    marked, alone = marked_in_turn(LumaMarker(PAYLOAD, refresh=2), frames), marked_alone(frames)
     assert np.array_equal(marked[0], alone[0]) and np.array_equal(marked[2], alone[2])  # refreshed
-    assert not np.array_equal(marked[1], alone[1])  # astronaut with hopper's mask
-    reused = marked[0].astype(int) - pictures[0]  # hopper's delta, rounded; not clipped away at these levels
-    inner = (pictures[1] > 8) & (pictures[1] < 247) & (pictures[0] > 8) & (pictures[0] < 247)
-    assert np.abs(marked[1].astype(int) - pictures[1] - reused)[inner].max() <= 1  # the same delta, rounded anew
+    assert not np.array_equal(marked[1], alone[1])
+    reused = marked[0].astype(int) - frames[0]  # frame 0's delta, rounded
+    inner = (frames[1] > 8) & (frames[1] < 247) & (frames[0] > 8) & (frames[0] < 247)  # nothing clipped
+    assert np.abs(marked[1].astype(int) - frames[1] - reused)[inner].max() <= 1  # the same delta, rounded anew
     assert find_watermark(cv2.cvtColor(marked[1], cv2.COLOR_GRAY2BGR)) is not None
+
+
+def test_a_video_marker_reads_the_texture_again_after_a_cut(hopper: Pixels, astronaut: Pixels) -> None:
+    """A cut to another picture is marked with a mask of its own at once (hopper's mask on the astronaut would put
+    the strongest pattern where hopper had texture), and the count to the next refresh starts again."""
+    frames = grey_frames(hopper, astronaut, astronaut, shifts=(0, 0, 3))
+    marked, alone = marked_in_turn(LumaMarker(PAYLOAD, refresh=2), frames), marked_alone(frames)
+    assert np.array_equal(marked[1], alone[1])  # read anew at the cut
+    assert not np.array_equal(marked[2], alone[2])  # one frame after it: the cut frame's mask
 
 
 def test_a_video_marker_rejects_a_bad_refresh() -> None:
