@@ -24,6 +24,7 @@ from faceweave.live.capture import FrameGrabber, open_input
 from faceweave.live.session import LiveSession
 from faceweave.media.video_io import VideoReader, probe_video
 from faceweave.media.video_writer import EncodeOptions, VideoWriter, resolve_encoder
+from faceweave.provenance.watermark import LumaMarker
 from faceweave.samples import sample_path
 from faceweave.settings import Settings
 
@@ -61,12 +62,18 @@ def resized_copy(path: Path, size: str | None, folder: Path, fps: int | None = N
     return output
 
 
-def decode_encode_seconds(path: Path, folder: Path) -> tuple[float, int]:
-    """Wall time of decode + encode alone (same reader, writer and encoder settings as a swap) and frame count."""
+def decode_encode_seconds(path: Path, folder: Path, watermark: bool = True) -> tuple[float, int]:
+    """Wall time of decode + encode alone and frame count: what a swap does around its frames with nothing swapped
+    (the same reader, writer, encoder settings and watermark; each frame handed back with its decoded original, so
+    its YUV is kept as a swap keeps the pixels it did not change). Writes `folder`/copy.mp4."""
     began, frames = time.perf_counter(), 0
-    with VideoReader(path) as reader, VideoWriter(folder / "copy.mp4", reader.info, audio_from=path) as writer:
+    mark = LumaMarker(0) if watermark else None
+    with (
+        VideoReader(path) as reader,
+        VideoWriter(folder / "copy.mp4", reader.info, audio_from=path, mark=mark) as writer,
+    ):
         for frame in reader:
-            writer.write(frame.image, frame.pts)
+            writer.write(frame.image, frame.pts, original=frame)
             frames += 1
     return time.perf_counter() - began, frames
 
@@ -87,7 +94,7 @@ def bench_video(
         folder = Path(name)
         clip = resized_copy(path, resize, folder) if resize else path
         info = probe_video(clip)
-        base_seconds, frames = decode_encode_seconds(clip, folder)
+        base_seconds, frames = decode_encode_seconds(clip, folder, settings.watermark)
         yardstick_seconds = transcode_seconds(clip, folder / "yardstick.mp4", x264.default_preset, x264.default_crf)
         crf18_seconds = transcode_seconds(clip, folder / "yardstick18.mp4", YARDSTICK_PRESET, YARDSTICK_CRF)
         engine = Engine.load(settings, mode="video")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from clip_factory import decode_all, face_frames, write_clip
 
 from faceweave.lab.bench_encode import psnr, ssim_luma, transcode_seconds
+from faceweave.lab.bench_video import decode_encode_seconds
 from faceweave.media.video_encoders import encoder_spec
+from faceweave.provenance.watermark import find_watermark
 
 
 def test_psnr_and_ssim_rank_a_noisier_copy_lower(astronaut: np.ndarray) -> None:
@@ -54,3 +57,19 @@ def test_bench_video_reports_the_yardstick_and_the_presets(tmp_path: Path, capsy
     assert set(presets) == {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium"}
     assert presets["ultrafast"]["bytes"] > presets["medium"]["bytes"]  # the fastest preset compresses least
     assert all(row["psnr_db"] > 30 and 0.9 < row["ssim"] <= 1 for row in presets.values())
+
+
+@pytest.mark.parametrize("watermark", [True, False])
+def test_the_decode_encode_floor_is_what_a_swap_does_around_its_frames(tmp_path: Path, watermark: bool) -> None:
+    """bench --video's own decode + encode marks the frames as a swap does (when the watermark is on), and keeps the
+    decoded YUV of the pixels nothing changed: no BGR round trip, which moved luma by about a level."""
+    frames, boxes = face_frames((512, 512), 6, with_face=6)
+    clip = write_clip(tmp_path / "in.mp4", frames, boxes=boxes).path
+    seconds, count = decode_encode_seconds(clip, tmp_path, watermark)
+    assert seconds > 0 and count == 6
+    with av.open(str(clip)) as source, av.open(str(tmp_path / "copy.mp4")) as copy:
+        pairs = list(zip(source.decode(video=0), copy.decode(video=0), strict=True))
+    luma_shift = np.mean([b.to_ndarray(format="gray").mean() - a.to_ndarray(format="gray").mean() for a, b in pairs])
+    assert abs(luma_shift) < 0.3, luma_shift
+    found = find_watermark(pairs[3][1].to_ndarray(format="bgr24"))
+    assert (found is not None) == watermark
