@@ -257,6 +257,9 @@ class VideoWriter:
         stream.pix_fmt = "yuv420p"
         stream.time_base = info.time_base
         context = stream.codec_context
+        # Frame and slice threads, as the ffmpeg command line allows (PyAV allows slices only: x264 then cuts every
+        # frame in two slices and encodes ~15 % slower on two cores, ~9 % of a 1080p swap's speed).
+        context.thread_type = "AUTO"
         context.time_base = info.time_base
         context.color_range = _MPEG_RANGE
         context.colorspace, context.color_primaries, context.color_trc = (
