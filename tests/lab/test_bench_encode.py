@@ -40,6 +40,20 @@ def test_the_transcode_keeps_every_frame(tmp_path: Path) -> None:
     assert psnr(frames[5], decoded[5]) > 30  # CRF 18: close to the source
 
 
+def test_the_transcode_is_timed_and_threaded_as_ffmpeg_does_it(tmp_path: Path) -> None:
+    """The clip's frame rate and one-frame durations (without timestamps x264 took each frame for 0.01 s and spent
+    ~40 % fewer bits than ffmpeg), frame threads and whole frames (not PyAV's default slices)."""
+    frames, boxes = face_frames((320, 240), 10, with_face=10)
+    clip = write_clip(tmp_path / "in.mp4", frames, boxes=boxes).path
+    transcode_seconds(clip, tmp_path / "out.mp4")
+    with av.open(str(clip)) as source, av.open(str(tmp_path / "out.mp4")) as out:
+        rate, stream = source.streams.video[0].average_rate, out.streams.video[0]
+        assert stream.average_rate == rate
+        packets = [p for p in out.demux(stream) if p.size]
+        assert sorted(p.pts * stream.time_base for p in packets) == [i / rate for i in range(10)]
+    assert b"sliced_threads=0" in (tmp_path / "out.mp4").read_bytes()
+
+
 def test_bench_video_reports_the_yardstick_and_the_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
