@@ -258,7 +258,7 @@ class VideoWriter:
         stream.time_base = info.time_base
         context = stream.codec_context
         # Frame and slice threads, as the ffmpeg command line allows (PyAV allows slices only: x264 then cuts every
-        # frame in two slices and encodes ~15 % slower on two cores, ~9 % of a 1080p swap's speed).
+        # frame in two slices and, with two cores to itself, encodes ~15 % slower).
         context.thread_type = "AUTO"
         context.time_base = info.time_base
         context.color_range = _MPEG_RANGE
