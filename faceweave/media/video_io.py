@@ -66,6 +66,11 @@ class VideoInfo:
     """Seconds on the container timeline of the video's first frame, where it differs from `start_time` (a stream
     may start after the audio); None: at `start_time`."""
 
+    @property
+    def frame_ticks(self) -> int:
+        """One frame at `fps`, in `time_base` ticks (at least 1)."""
+        return max(1, round(1 / (self.fps * self.time_base)))
+
 
 @dataclass(frozen=True)
 class Span:
@@ -350,7 +355,7 @@ class VideoReader:
         time_base = self.info.time_base
         if self.span.start is not None and self.span.start > self.info.start_time:
             container.seek(int(self.span.start / time_base), stream=stream)  # the key frame at or before start
-        step = max(1, round(1 / (self.info.fps * time_base)))
+        step = self.info.frame_ticks
         index, last_pts = 0, None
         for frame in container.decode(stream):
             pts = frame.pts if frame.pts is not None else (0 if last_pts is None else last_pts + step)
