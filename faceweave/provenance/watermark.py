@@ -103,28 +103,26 @@ class LumaMarker:
         if refresh < 1:
             raise UsageError(f"the watermark's texture refresh must be at least every frame, got {refresh}")
         self.payload, self.strength, self.refresh = payload, strength, refresh
-        self._delta: FloatArray | None = None
-        self._overview: FloatArray | None = None  # the block means of the frame the delta was made from
-        self._since = 0  # frames marked with the delta since it was made
+        self._reading: tuple[FloatArray, FloatArray] | None = None  # (pattern × mask, block means) of the last read
+        self._since = 0  # frames marked with that reading
 
     def __call__(self, luma: LumaArray) -> None:
         """Mark `luma` (a limited-range Y plane, possibly a strided view) in place."""
         _check_luma(luma)
         overview = _overview(luma)
-        delta = self._delta
-        if delta is None or self._stale(luma, overview):
-            delta = self._delta = _luma_delta(luma, self.payload, self.strength)
-            self._overview, self._since = overview, 0
+        reading = self._reading
+        if reading is None or self._stale(reading, luma, overview):
+            reading = self._reading = (_luma_delta(luma, self.payload, self.strength), overview)
+            self._since = 0
         self._since += 1
-        cv2.add(luma, delta, dst=luma, dtype=cv2.CV_8U)
+        cv2.add(luma, reading[0], dst=luma, dtype=cv2.CV_8U)
 
-    def _stale(self, luma: LumaArray, overview: FloatArray) -> bool:
-        """Whether the texture mask is read anew for this frame: every `refresh` frames, after a cut, or a new size."""
-        before = self._overview
-        if before is None or before.shape != overview.shape or self._delta is None:
+    def _stale(self, reading: tuple[FloatArray, FloatArray], luma: LumaArray, overview: FloatArray) -> bool:
+        """Whether the texture mask is read anew for this frame: a new size, every `refresh` frames, after a cut."""
+        delta, before = reading
+        if delta.shape != luma.shape:
             return True
-        moved = float(np.mean(np.abs(overview - before)))
-        return self._delta.shape != luma.shape or self._since >= self.refresh or moved > _CUT_LEVELS
+        return self._since >= self.refresh or float(np.mean(np.abs(overview - before))) > _CUT_LEVELS
 
 
 def _overview(luma: LumaArray) -> FloatArray:
