@@ -118,7 +118,7 @@ class VideoWriter:
     Each frame keeps its own pts (in `info.time_base`), so variable frame rates and exact timing survive.
     Encoders that need even sizes (H.264/H.265) get odd-sized frames with the last column/row dropped.
     `metadata` becomes container tags (e.g. `provenance.video_metadata(label)`; MP4/MOV keep custom keys through
-    ``movflags=use_metadata_tags``); `mark` (e.g. the provenance watermark's `embed_watermark_luma`) changes the luma
+    ``movflags=use_metadata_tags``); `mark` (e.g. the provenance watermark's `LumaMarker`) changes the luma
     plane of every frame in place, after its conversion to limited-range YUV, on the prepare thread.
     `before_publish` is called with the finished temp file before the rename and may rewrite it (C2PA signing);
     if it raises, the temp file is deleted and no output appears.
@@ -198,7 +198,7 @@ class VideoWriter:
 
         `original`: the decoded frame `image` was made from (by a swap that changed some of its pixels). Where its
         YUV picture can be encoded as it is, the pixels `image` left unchanged keep their decoded values (a BGR
-        round trip darkens luma by about a level) and only the 2×2 blocks that changed are converted.
+        round trip moves luma by about a level) and only the 2×2 blocks that changed are converted.
         """
         if image.shape != (self.info.height, self.info.width, 3) or image.dtype != np.uint8:
             expected = f"{self.info.height}×{self.info.width}×3 uint8"

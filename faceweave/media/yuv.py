@@ -1,9 +1,9 @@
 """YUV 4:2:0 frames as numpy planes, and re-encoding only the pixels an edit changed.
 
-A decoded frame converted to BGR and back to YUV is not the frame it was: swscale's round trip darkens luma by about
-one level over the whole picture. `edited_over` keeps the decoded YUV wherever the edited BGR frame still equals the
-BGR the decoder gave, and converts only the 2×2 blocks that changed (a swapped face and its feathered edge), which is
-also much less work than converting every pixel.
+A decoded frame converted to BGR and back to YUV is not the frame it was: swscale's round trip moves luma by about
+one level over the whole picture (darker on the five test clips, lighter on a synthetic one). `edited_over` keeps the
+decoded YUV wherever the edited BGR frame still equals the BGR the decoder gave, and converts only the 2×2 blocks that
+changed (a swapped face and its feathered edge), which is also much less work than converting every pixel.
 """
 
 from __future__ import annotations
