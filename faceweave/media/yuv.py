@@ -59,8 +59,7 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
     """
     result = copy_frame(decoded)
     height, width = before.shape[:2]
-    difference = cv2.absdiff(after, before).reshape(height, width * 3)
-    x, y, w, h = cv2.boundingRect(difference)
+    x, y, w, h = changed_rect(before, after)
     if w == 0 or h == 0:
         return result
     # The changed pixels' box on the chroma grid (even sides; x counts bytes, 3 a pixel), and the area converted.
@@ -69,7 +68,7 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
     area_top, area_left = _down(max(0, top - _MARGIN), _ALIGN), _down(max(0, left - _MARGIN), _ALIGN)
     area_bottom, area_right = min(height, _up(bottom + _MARGIN, _ALIGN)), min(width, _up(right + _MARGIN, _ALIGN))
     converted = planes(to_yuv(np.ascontiguousarray(after[area_top:area_bottom, area_left:area_right])))
-    channels = difference[top:bottom, left * 3 : right * 3].reshape(bottom - top, right - left, 3)
+    channels = cv2.absdiff(after[top:bottom, left:right], before[top:bottom, left:right])
     changed = cv2.max(cv2.max(channels[..., 0], channels[..., 1]), channels[..., 2])  # numpy's max(axis=2): 9× slower
     blocks = (changed[0::2, 0::2] | changed[1::2, 0::2] | changed[0::2, 1::2] | changed[1::2, 1::2]) > 0
     for index, (target, source) in enumerate(zip(planes(result), converted, strict=True)):
@@ -80,6 +79,29 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
         inner = source[(top - area_top) // scale :, (left - area_left) // scale :][: mask.shape[0], : mask.shape[1]]
         np.copyto(target[rows, columns], inner, where=mask)
     return result
+
+
+def changed_rect(before: BgrArray, after: BgrArray) -> tuple[int, int, int, int]:
+    """(x, y, w, h): the bounding box of the bytes where `after` differs from `before` (x and w count bytes of a row,
+    3 a pixel), all 0 when they are equal; exactly `cv2.boundingRect` of their absolute difference.
+
+    Compares whole 8-byte words first, then bytes only over the words that differ: a quarter of the time of a byte
+    difference over the whole frame when an edit touched a face.
+    """
+    height = before.shape[0]
+    if not (before.flags.c_contiguous and after.flags.c_contiguous):
+        return cv2.boundingRect(cv2.absdiff(after, before).reshape(height, -1))
+    first, second = before.reshape(height, -1), after.reshape(height, -1)
+    word = next(size for size in (8, 4, 2, 1) if first.shape[1] % size == 0)
+    unequal = first.view(f"u{word}") != second.view(f"u{word}")
+    rows = np.flatnonzero(unequal.any(axis=1))
+    if rows.size == 0:
+        return 0, 0, 0, 0
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    columns = np.flatnonzero(unequal[top:bottom].any(axis=0))
+    start, stop = int(columns[0]) * word, (int(columns[-1]) + 1) * word
+    x, y, w, h = cv2.boundingRect(cv2.absdiff(second[top:bottom, start:stop], first[top:bottom, start:stop]))
+    return start + x, top + y, w, h
 
 
 def _down(value: int, step: int) -> int:

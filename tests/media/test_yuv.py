@@ -7,13 +7,14 @@ import dataclasses
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from clip_factory import Clip, face_frames, write_clip
 
 from faceweave.media.video_io import VideoReader
 from faceweave.media.video_writer import EncodeOptions, VideoWriter
-from faceweave.media.yuv import edited_over, planes
+from faceweave.media.yuv import changed_rect, edited_over, planes
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -60,6 +61,31 @@ def test_changed_blocks_are_converted_and_the_rest_is_as_decoded(clip: Clip, box
     for index, (got, converted, kept) in enumerate(zip(result, whole, original, strict=True)):
         mask = np.kron(changed, np.ones((2, 2), bool)) if index == 0 else changed
         assert np.array_equal(got, np.where(mask, converted, kept)), f"plane {index}"
+
+
+@pytest.mark.parametrize("width", [320, 318, 322, 321], ids=["8-byte-rows", "2-byte-rows", "2-byte-rows-b", "odd"])
+def test_changed_rect_is_the_bounding_box_of_the_byte_difference(width: int) -> None:
+    """Word-wise first, then bytes: exactly cv2.boundingRect of the difference, for edits of every size and place,
+    one changed byte at a row's first or last byte, rows of any length, and views that are not contiguous."""
+    rng = np.random.default_rng(width)
+    before = rng.integers(0, 256, (48, width, 3), np.uint8)
+    assert changed_rect(before, before.copy()) == (0, 0, 0, 0)
+    for _ in range(200):
+        after = before.copy()
+        top, left = int(rng.integers(0, 48)), int(rng.integers(0, width))
+        bottom, right = int(rng.integers(top + 1, 49)), int(rng.integers(left + 1, width + 1))
+        channel = int(rng.integers(0, 3))
+        after[top:bottom, left:right, channel] ^= rng.integers(1, 256, (bottom - top, right - left), np.uint8)
+        expected = cv2.boundingRect(cv2.absdiff(after, before).reshape(48, width * 3))
+        assert changed_rect(before, after) == expected
+        assert changed_rect(before[:, 1:], after[:, 1:]) == cv2.boundingRect(
+            cv2.absdiff(after[:, 1:], before[:, 1:]).reshape(48, (width - 1) * 3)
+        )
+    for row, column in ((0, 0), (47, width - 1), (20, 0), (20, width - 1)):
+        after = before.copy()
+        after[row, column, 2 if column else 0] ^= 1
+        expected = cv2.boundingRect(cv2.absdiff(after, before).reshape(48, width * 3))
+        assert changed_rect(before, after) == expected
 
 
 def test_an_unchanged_frame_is_the_decoded_one_and_the_decoder_frame_is_left_alone(clip: Clip) -> None:
