@@ -3,9 +3,7 @@ CPU affinity helpers for the batch workers and the live session's two stages.
 
 faceweave's numpy work is small matrices (poses, similarity fits, skin models): a second OpenBLAS thread never
 helps there and spins after every call, taking a core from OpenCV and MediaPipe (figures: docs/benchmarks.md;
-batch workers set the same variables at spawn). OpenCV's pool is capped for a like reason: a video or live run
-already keeps every core busy with threads of its own (decoder, encoder, mesh graphs, pipeline stages), and
-splitting each OpenCV call across the cores only adds hand-offs to them.
+batch workers set the same variables at spawn).
 """
 
 from __future__ import annotations
@@ -36,22 +34,6 @@ def limit_blas_threads(environ: Mapping[str, str] = os.environ) -> bool:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-    return True
-
-
-OPENCV_THREADS_VARIABLE = "OPENCV_FOR_THREADS_NUM"
-"""The environment variable OpenCV sizes its parallel_for pool from when it loads."""
-
-
-def limit_opencv_threads(environ: Mapping[str, str] = os.environ) -> bool:
-    """Run OpenCV's functions on the calling thread only (`cv2.setNumThreads(1)`), unless the user chose a count
-    with OPENCV_FOR_THREADS_NUM; True when it was capped. The pixels do not change: swapped frames and stills
-    (every blend mode) and the watermark come out byte for byte as on several threads."""
-    if OPENCV_THREADS_VARIABLE in environ:
-        return False
-    import cv2
-
-    cv2.setNumThreads(1)
     return True
 
 

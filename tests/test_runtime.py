@@ -1,17 +1,15 @@
-"""The command line caps numpy's BLAS pool and OpenCV's at one thread unless the user chose a count."""
+"""The command line caps numpy's BLAS pool at one thread unless the user chose a count."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from faceweave.runtime import _pass_through, limit_blas_threads, limit_opencv_threads
+from faceweave.runtime import _pass_through, limit_blas_threads
 from faceweave.samples import sample_path
 
 
@@ -26,28 +24,6 @@ def test_blas_pool_is_capped_unless_the_user_chose() -> None:
         assert _blas_threads() and all(n == min(2, n) for n in _blas_threads())
         assert limit_blas_threads({})
         assert _blas_threads() == [1] * len(_blas_threads())
-
-
-def test_opencv_pool_is_capped_unless_the_user_chose() -> None:
-    before = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(2)
-        assert not limit_opencv_threads({"OPENCV_FOR_THREADS_NUM": "2"})
-        assert cv2.getNumThreads() == 2
-        assert limit_opencv_threads({})
-        assert cv2.getNumThreads() == 1
-    finally:
-        cv2.setNumThreads(before)
-
-
-def test_the_command_line_runs_opencv_on_one_thread() -> None:
-    code = (
-        "import cv2; cv2.setNumThreads(2); from faceweave.cli import main; main(['models', 'list']);"
-        " print(cv2.getNumThreads())"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FOR_THREADS_NUM"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "1"
 
 
 NOISE = b"W0000 00:00:1796622515.878294    7040 inference_feedback_manager.cc:114] Feedback manager requires a model\n"

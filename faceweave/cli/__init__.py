@@ -40,7 +40,7 @@ from faceweave.cli.parser import _parser as _parser
 from faceweave.cli.parser import _settings as _settings
 from faceweave.cli.progress import _columns, _open_terminal
 from faceweave.errors import FaceweaveError
-from faceweave.runtime import limit_blas_threads, limit_opencv_threads, quiet_native_logs
+from faceweave.runtime import limit_blas_threads, quiet_native_logs
 
 VIDEO_LIMIT_FLAGS = ("max_video_seconds", "max_video_frames", "max_video_pixels")
 
@@ -82,7 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="faceweave: %(message)s")
     limit_blas_threads()  # the process is ours here: numpy's small matrices need no second (spinning) thread
-    limit_opencv_threads()  # and its own threads keep the cores busy (batch workers size their pools themselves)
     signal.signal(signal.SIGTERM, _interrupt)  # kill, a container stop: unwind as Ctrl-C does, .part files removed
     args.terminal = sys.stderr.isatty()  # before the filter below makes descriptor 2 a pipe
     args.columns = _columns() if args.terminal else None  # the progress bars' width, for the same reason
