@@ -82,8 +82,9 @@ def edited_over(decoded: av.VideoFrame, before: BgrArray, after: BgrArray, to_yu
 
 
 def changed_rect(before: BgrArray, after: BgrArray) -> tuple[int, int, int, int]:
-    """(x, y, w, h): the bounding box of the bytes where `after` differs from `before` (x and w count bytes of a row,
-    3 a pixel), all 0 when they are equal; exactly `cv2.boundingRect` of their absolute difference.
+    """(x, y, w, h): the bounding box of the bytes where `after` differs from `before` (H×W×3 arrays of one shape; x
+    and w count bytes of a row, 3 a pixel), all 0 when they are equal; exactly `cv2.boundingRect` of their absolute
+    difference.
 
     Compares whole 8-byte words first, then bytes only over the words that differ: a quarter of the time of a byte
     difference over the whole frame when an edit touched a face.
