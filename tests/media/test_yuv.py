@@ -63,7 +63,7 @@ def test_changed_blocks_are_converted_and_the_rest_is_as_decoded(clip: Clip, box
         assert np.array_equal(got, np.where(mask, converted, kept)), f"plane {index}"
 
 
-@pytest.mark.parametrize("width", [320, 318, 322, 321], ids=["8-byte-rows", "2-byte-rows", "2-byte-rows-b", "odd"])
+@pytest.mark.parametrize("width", [320, 324, 318, 321], ids=["8-byte-words", "4-byte-words", "2-byte-words", "bytes"])
 def test_changed_rect_is_the_bounding_box_of_the_byte_difference(width: int) -> None:
     """Word-wise first, then bytes: exactly cv2.boundingRect of the difference, for edits of every size and place,
     one changed byte at a row's first or last byte, rows of any length, and views that are not contiguous."""
